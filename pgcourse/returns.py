@@ -1,0 +1,53 @@
+"""Returns of sampled trajectories: R(τ_i) and the reward-to-go Q̂_{i,t}.
+
+Every function takes a padded batch of rewards ``rew`` of shape (N, T), where
+row i is trajectory i and column t its step t, and an optional bool ``mask`` of
+the same shape (False where trajectory i had already ended). Masked steps
+contribute 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._validate import check_gamma, check_mask
+
+
+def discounts(horizon: int, gamma: float = 1.0, dtype=torch.float32) -> Tensor:
+    """γ^t for t = 0 … T-1, shape (T,)."""
+    gamma = check_gamma(gamma)
+    return torch.tensor(gamma, dtype=torch.float64).pow(torch.arange(horizon, dtype=torch.float64)).to(dtype)
+
+
+def total_return(rew: Tensor, mask: Tensor | None = None, gamma: float = 1.0) -> Tensor:
+    """R(τ_i) = Σ_t γ^t r_{i,t}   (the seed's Σ_t r(s_{i,t}, a_{i,t}) when γ = 1).
+
+    rew, mask: (N, T); returns (N,).
+    Example: rew [[1, 2, 3]], gamma 0.5 -> [2.75].
+    Taught in notebooks/01_estimating_J.ipynb.
+    """
+    mask = check_mask(rew, mask)
+    rew = torch.where(mask, rew, torch.zeros((), dtype=rew.dtype))
+    return (rew * discounts(rew.shape[-1], gamma, rew.dtype)).sum(-1)
+
+
+def reward_to_go(rew: Tensor, mask: Tensor | None = None, gamma: float = 1.0) -> Tensor:
+    """Q̂_{i,t} = Σ_{t'=t}^{T} γ^{t'-t} r_{i,t'}   (the seed's "reward to go").
+
+    rew, mask: (N, T); returns (N, T), zero where mask is False.
+    Example: rew [[1, 1, 1]], gamma 0.5 -> [[1.75, 1.5, 1.0]].
+    Taught in notebooks/06_causality_reward_to_go.ipynb.
+    """
+    mask = check_mask(rew, mask)
+    rew = torch.where(mask, rew, torch.zeros((), dtype=rew.dtype))
+    horizon = rew.shape[-1]
+    if check_gamma(gamma) == 1.0:
+        rtg = rew.flip(-1).cumsum(-1).flip(-1)
+    else:
+        # M[t', t] = γ^{t'-t} for t' ≥ t: one matmul instead of a loop over t.
+        t = torch.arange(horizon)
+        lag = t[:, None] - t[None, :]
+        m = torch.where(lag >= 0, torch.tensor(gamma, dtype=torch.float64).pow(lag.clamp(min=0)), 0.0)
+        rtg = rew @ m.to(rew.dtype)
+    return torch.where(mask, rtg, torch.zeros((), dtype=rew.dtype))
