@@ -72,4 +72,76 @@ class ValueBaseline(nn.Module):
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-        return float(loss)
+        return float(loss.detach())
+
+
+def _check_scores(scores: Tensor, other: Tensor, other_name: str, other_shape: str) -> None:
+    if scores.dim() != 2:
+        raise ValueError(f"scores must have shape (N, P), got {tuple(scores.shape)}")
+    if other.shape[:1] != scores.shape[:1]:
+        raise ValueError(f"{other_name} must have shape {other_shape} with N = {scores.shape[0]} like scores, "
+                         f"got {tuple(other.shape)}")
+
+
+def _ratio_or_zero(num: Tensor, den: Tensor) -> Tensor:
+    """num / den, and 0 where den = 0 (then every sample's score is 0 and any b gives variance 0)."""
+    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(num))
+
+
+def optimal_baseline(scores: Tensor, rets: Tensor) -> Tensor:
+    """b_k = E[g_k² R(τ)] / E[g_k²]   (the variance-minimising constant baseline, one per parameter).
+
+    scores: (N, P) trajectory scores g_i = ∇θ log p_θ(τ_i); rets: (N,) R(τ_i).
+    Returns (P,) in float64; b_k = 0 where E[g_k²] = 0 (that parameter's samples
+    are all 0 whatever b is). Apply with ``subtract_baseline(scores * rets[:, None], scores, b)``.
+    Taught in notebooks/07_baselines.ipynb.
+    """
+    _check_scores(scores, rets, "rets", "(N,)")
+    if rets.dim() != 1:
+        raise ValueError(f"rets must have shape (N,), got {tuple(rets.shape)}")
+    g2 = scores.detach().to(torch.float64).pow(2)
+    return _ratio_or_zero((g2 * rets.detach().to(torch.float64)[:, None]).mean(0), g2.mean(0))
+
+
+def optimal_scalar_baseline(scores: Tensor, rets: Tensor) -> Tensor:
+    """b = E[‖g‖² R(τ)] / E[‖g‖²]   (the best single constant: minimises tr Cov).
+
+    scores: (N, P); rets: (N,); returns a float64 scalar (0 if every score is 0).
+    Taught in notebooks/07_baselines.ipynb.
+    """
+    _check_scores(scores, rets, "rets", "(N,)")
+    if rets.dim() != 1:
+        raise ValueError(f"rets must have shape (N,), got {tuple(rets.shape)}")
+    g2 = scores.detach().to(torch.float64).pow(2).sum(1)
+    return _ratio_or_zero((g2 * rets.detach().to(torch.float64)).mean(), g2.mean())
+
+
+def optimal_baseline_from_samples(scores: Tensor, samples: Tensor) -> Tensor:
+    """b_k = E[g_k ĝ_k] / E[g_k²]: the constant b_k minimising E[(ĝ_k − b_k g_k)²].
+
+    scores: (N, P) trajectory scores g_i; samples: (N, P) gradient samples ĝ_i
+    (e.g. with reward-to-go weights). With ĝ_i = g_i R(τ_i) this is
+    ``optimal_baseline``. Returns (P,) float64, 0 where E[g_k²] = 0.
+    Taught in notebooks/07_baselines.ipynb.
+    """
+    _check_scores(scores, samples, "samples", "(N, P)")
+    if samples.shape != scores.shape:
+        raise ValueError(f"samples must have the shape of scores {tuple(scores.shape)}, got {tuple(samples.shape)}")
+    g = scores.detach().to(torch.float64)
+    return _ratio_or_zero((g * samples.detach().to(torch.float64)).mean(0), g.pow(2).mean(0))
+
+
+def subtract_baseline(samples: Tensor, scores: Tensor, b) -> Tensor:
+    """Σ_t ∇θ log π_θ(a_t|s_t) (w_t − b) = ĝ_i − b ⊙ g_i   (b constant: a scalar or one per parameter).
+
+    samples, scores: (N, P); b: scalar or (P,); returns (N, P) float64.
+    Unbiased for any constant b because E[g_i] = 0.
+    Taught in notebooks/07_baselines.ipynb.
+    """
+    if samples.shape != scores.shape or samples.dim() != 2:
+        raise ValueError(f"samples and scores must both have shape (N, P), got {tuple(samples.shape)} "
+                         f"and {tuple(scores.shape)}")
+    b = torch.as_tensor(b, dtype=torch.float64)
+    if b.dim() > 1 or (b.dim() == 1 and b.shape[0] != scores.shape[1]):
+        raise ValueError(f"b must be a scalar or have shape (P,) = ({scores.shape[1]},), got {tuple(b.shape)}")
+    return samples.detach().to(torch.float64) - scores.detach().to(torch.float64) * b

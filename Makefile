@@ -1,0 +1,41 @@
+# Two commands run the course: `make lab` and `make test`.
+# Both create .venv on first use and reinstall when pyproject.toml or the
+# constraints file changes. torch is pinned in requirements/constraints.txt
+# (the CPU build); the package itself accepts a looser range.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.pgcourse-installed
+CONSTRAINTS := requirements/constraints.txt
+PORT   ?= 8888
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; CI and containers run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+PYTEST_ARGS ?=
+
+.PHONY: install lab test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS) .jupyter/jupyter_server_config.json .jupyter/overrides.json
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[lab,test]'
+	# the project's own Jupyter settings (in the venv, not your home): localhost, no news/update calls
+	mkdir -p $(VENV)/etc/jupyter $(VENV)/share/jupyter/lab/settings
+	cp .jupyter/jupyter_server_config.json $(VENV)/etc/jupyter/jupyter_server_config.json
+	cp .jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ROOT_FLAG) $(LAB_ARGS)
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_default.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
