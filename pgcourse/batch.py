@@ -89,10 +89,6 @@ def make_vector_env(env_id: str, n_envs: int, **kwargs) -> gym.vector.VectorEnv:
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
 
 
-def _as_tensor(x) -> Tensor:
-    return torch.as_tensor(np.asarray(x))
-
-
 @torch.no_grad()
 def sample_batch(env, policy, n_traj: int | None = None, seed: int | None = None,
                  max_steps: int | None = None, greedy: bool = False) -> Batch:
@@ -131,28 +127,27 @@ def sample_batch(env, policy, n_traj: int | None = None, seed: int | None = None
         if isinstance(space, gym.spaces.Box):
             low, high = space.low, space.high
         while alive.any() and (max_steps is None or len(rew_l) < max_steps):
-            obs = _as_tensor(obs_np)
+            obs = torch.as_tensor(np.asarray(obs_np))
             act = policy.mode(obs) if greedy else policy.sample(obs, generator)
             act_np = act.numpy()
-            if low is not None:
-                act_np = np.clip(act_np, low, high)
-            obs_np, rew_np, term_np, trunc_np, _ = env.step(act_np)
+            obs_np, rew_np, term_np, trunc_np, _ = env.step(act_np if low is None else np.clip(act_np, low, high))
+            term_np, trunc_np = np.asarray(term_np, dtype=bool), np.asarray(trunc_np, dtype=bool)
             obs_l.append(obs)
             act_l.append(act)
-            rew_l.append(torch.as_tensor(np.asarray(rew_np, dtype=np.float32)) * torch.from_numpy(alive))
-            mask_l.append(torch.from_numpy(alive.copy()))
-            terminated |= alive & np.asarray(term_np, dtype=bool)
-            truncated |= alive & np.asarray(trunc_np, dtype=bool) & ~np.asarray(term_np, dtype=bool)
-            alive &= ~(np.asarray(term_np, dtype=bool) | np.asarray(trunc_np, dtype=bool))
+            rew_l.append(np.asarray(rew_np, dtype=np.float32) * alive)
+            mask_l.append(alive.copy())
+            terminated |= alive & term_np
+            truncated |= alive & trunc_np & ~term_np
+            alive &= ~(term_np | trunc_np)
         truncated |= alive  # cut off by max_steps
-        mask = torch.stack(mask_l, 1)
+        mask = torch.from_numpy(np.stack(mask_l, 1))
         obs = torch.stack(obs_l, 1)
         act = torch.stack(act_l, 1)
         # zero the padding so that nothing after an episode's end leaks into sums
         pad = ~mask
         obs = obs.masked_fill(pad.view(*pad.shape, *([1] * (obs.dim() - 2))), 0)
         act = act.masked_fill(pad.view(*pad.shape, *([1] * (act.dim() - 2))), 0)
-        return Batch(obs=obs, act=act, rew=torch.stack(rew_l, 1), mask=mask,
+        return Batch(obs=obs, act=act, rew=torch.from_numpy(np.stack(rew_l, 1)), mask=mask,
                      terminated=torch.from_numpy(terminated), truncated=torch.from_numpy(truncated))
     finally:
         if own_env:
