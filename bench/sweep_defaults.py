@@ -15,12 +15,15 @@ import statistics
 from pathlib import Path
 
 from pgcourse import TrainConfig, train
+from pgcourse.cli import evaluate
 
+# Round 1 (seeds 0-2) screened n_traj 8/16, lr 0.01/0.02/0.04, gamma 0.99/1.0, hidden (32,)/(64,):
+# larger steps and smaller batches won on env steps. Round 2 (this grid, seeds 0-4) refines it.
 GRID = {
-    "n_traj": [8, 16, 32],
-    "lr": [0.01, 0.02, 0.04],
-    "gamma": [0.99, 0.995, 1.0],
-    "hidden": [(32,), (64,)],
+    "n_traj": [8, 16],
+    "lr": [0.04, 0.06, 0.08],
+    "gamma": [0.995, 1.0],
+    "hidden": [(64,), (32, 32)],
     "baseline": ["mean"],
 }
 
@@ -39,20 +42,25 @@ def main():
         overrides = dict(zip(keys, values))
         rows = []
         for seed in args.seeds:
-            _, h = train(TrainConfig(**overrides, seed=seed, target_return=475, iterations=300), progress=False)
-            rows.append(h.summary())
+            config = TrainConfig(**overrides, seed=seed, target_return=475, iterations=300)
+            policy, h = train(config, progress=False)
+            # the saved policy must hold up on fresh episodes, not only on the batch that stopped training
+            fresh = evaluate(policy, config.env_id, episodes=16, seed=10_000 + seed)["mean_return"]
+            rows.append({**h.summary(), "eval": fresh})
         steps = [r["env_steps"] if r["solved"] else float("inf") for r in rows]
         wall = [r["wall_s"] for r in rows]
         result = {"config": overrides, "solved": sum(r["solved"] for r in rows),
                   "median_steps": statistics.median(steps), "max_steps": max(steps),
-                  "median_wall": statistics.median(wall), "steps": steps}
+                  "median_wall": statistics.median(wall), "steps": steps,
+                  "eval_median": statistics.median(r["eval"] for r in rows), "eval_min": min(r["eval"] for r in rows)}
         results.append(result)
         with args.out.open("a") as f:
             f.write(json.dumps(result, default=list) + "\n")
         print(json.dumps(result, default=list), flush=True)
     print("\nbest by median env steps (all seeds solved):")
     for r in sorted((r for r in results if r["solved"] == len(args.seeds)), key=lambda r: r["median_steps"])[:10]:
-        print(f"  {r['median_steps']:>8.0f} steps (max {r['max_steps']:.0f}), {r['median_wall']:.2f} s  {r['config']}")
+        print(f"  {r['median_steps']:>8.0f} steps (max {r['max_steps']:.0f}), {r['median_wall']:.2f} s, "
+              f"fresh-episode return median {r['eval_median']:.0f} (min {r['eval_min']:.0f})  {r['config']}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,12 @@ OPTIMIZERS = ("sgd", "adam")
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run; the same config and seed give the same run."""
+    """Everything that defines a training run; the same config and seed give the same run.
+
+    The defaults are plain on-policy REINFORCE with one gradient step per batch, tuned for
+    CartPole-v1 by measurement (bench/sweep_defaults.py: 15/15 seeds reach a mean return of 475 in
+    a median of about 20k env steps; a smaller batch with a larger step wins on sample efficiency).
+    """
 
     env_id: str = "CartPole-v1"
     """A registered gymnasium environment id."""
@@ -47,15 +52,15 @@ class TrainConfig:
     mean Q̂_t over trajectories at each t); "value" (a learned V_φ(s_t), notebook 07)."""
     normalise: bool = True
     """Rescale the weights to mean 0 and standard deviation 1 over the batch's steps."""
-    n_traj: int = 16
+    n_traj: int = 8
     """N, the batch size: trajectories sampled per gradient step."""
-    lr: float = 0.02
+    lr: float = 0.06
     """Learning rate α of the policy's optimizer."""
     optimizer: str = "adam"
     """"sgd" (θ ← θ + α ĝ) or "adam" (per-parameter step sizes, notebook 09)."""
-    gamma: float = 0.99
+    gamma: float = 0.995
     """Discount γ in [0, 1] used in the weights (1 = the seed's undiscounted sum)."""
-    hidden: tuple[int, ...] = (32,)
+    hidden: tuple[int, ...] = (64,)
     """Hidden layer sizes of the policy (and of the value baseline)."""
     iterations: int = 100
     """Maximum number of gradient steps (batches)."""
@@ -107,18 +112,21 @@ class TrainConfig:
         return cls(**data)
 
 
-HISTORY_COLUMNS = ("iteration", "mean_return", "stderr_return", "env_steps", "wall_s",
+HISTORY_COLUMNS = ("iteration", "mean_return", "stderr_return", "recent_return", "env_steps", "wall_s",
                    "loss", "grad_norm", "entropy")
 
 
 @dataclass
 class History:
-    """One row per iteration: the batch's mean return ± standard error, cumulative env steps and
-    wall seconds, the pseudo-loss, the gradient norm and the policy's mean entropy."""
+    """One row per iteration: the batch's mean return ± standard error, the mean return of the
+    last max(16, N) finished episodes (the stopping rule's statistic), cumulative env steps and
+    wall seconds, the pseudo-loss, the gradient norm (NaN when no step was taken) and the
+    policy's mean entropy."""
 
     iteration: list = field(default_factory=list)
     mean_return: list = field(default_factory=list)
     stderr_return: list = field(default_factory=list)
+    recent_return: list = field(default_factory=list)
     env_steps: list = field(default_factory=list)
     wall_s: list = field(default_factory=list)
     loss: list = field(default_factory=list)
@@ -136,7 +144,8 @@ class History:
 
     @property
     def final_return(self) -> float:
-        return self.mean_return[-1] if self.mean_return else float("nan")
+        """Mean return of the last max(16, N) finished episodes at the end of training."""
+        return self.recent_return[-1] if self.recent_return else float("nan")
 
     def rows(self):
         return [dict(zip(HISTORY_COLUMNS, values)) for values in zip(*(getattr(self, k) for k in HISTORY_COLUMNS))]
@@ -230,7 +239,7 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
                 logp = policy.log_prob(batch.obs, batch.act)
                 loss = pg_pseudo_loss(logp, weights, batch.mask)
                 if not torch.isfinite(loss):
-                    raise ValueError(f"training diverged: the loss became {float(loss)} at iteration {it} "
+                    raise ValueError(f"training diverged: the loss became {float(loss.detach())} at iteration {it} "
                                      f"(lr={config.lr}, optimizer={config.optimizer}); use a smaller lr")
                 with torch.no_grad():
                     entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
@@ -249,6 +258,7 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
                 n = len(rets)
                 history.append(iteration=it, mean_return=float(rets.mean()),
                                stderr_return=float(rets.std() / math.sqrt(n)) if n > 1 else 0.0,
+                               recent_return=float(np.mean(window)),
                                env_steps=steps, wall_s=time.perf_counter() - start,
                                loss=float(loss.detach()), grad_norm=grad_norm, entropy=entropy)
                 if bar is not None:
