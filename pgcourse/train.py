@@ -205,8 +205,8 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
     """Train a policy with REINFORCE; returns ``(policy, history)``.
 
     ``train(TrainConfig(n_traj=32))`` or ``train(n_traj=32)``. progress: a tqdm bar
-    (None = auto: shown in notebooks and terminals). callback(iteration, batch, history)
-    is called after each batch. Raises ValueError for a bad config and when the
+    (None = auto: shown in notebooks and terminals). callback(iteration, batch, history, policy)
+    is called after each batch (after the update). Raises ValueError for a bad config and when the
     loss becomes NaN or infinite (lower the learning rate).
     """
     config = TrainConfig(**overrides) if config is None else (
@@ -265,7 +265,7 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
                     bar.update(1)
                     bar.set_postfix(ret=f"{history.mean_return[-1]:.1f}", steps=steps)
                 if callback is not None:
-                    callback(it, batch, history)
+                    callback(it, batch, history, policy)
                 if solved:
                     history.solved = True
                     break
