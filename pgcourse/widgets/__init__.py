@@ -92,10 +92,10 @@ class Panel(w.VBox):
         self.button.on_click(lambda _: self.run())
         self.status = w.HTML(value="<i>press the button</i>" if not auto else "")
         self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
-        self.log = w.Output()  # where compute's own output goes (e.g. a tqdm progress bar)
+        self.output_area = w.Output()  # where compute's own output goes (e.g. a tqdm progress bar)
         header = w.HTML(f"<b>{html.escape(title)}</b>" + (f"<br><small>{html.escape(help)}</small>" if help else ""))
         rows = list(self.controls.values())
-        super().__init__([header, w.VBox(rows), w.HBox([self.button, self.status]), self.log, self.image],
+        super().__init__([header, w.VBox(rows), w.HBox([self.button, self.status]), self.output_area, self.image],
                          layout=w.Layout(border="1px solid #ccc", padding="6px"))
         if auto:
             for control in self.controls.values():
@@ -121,8 +121,8 @@ class Panel(w.VBox):
         self.status.value = "<i>running…</i>"
         start = time.perf_counter()
         try:
-            self.log.clear_output()
-            with self.log:
+            self.output_area.clear_output()
+            with self.output_area:
                 result = self.compute(**values)
         except ValueError as err:  # bad combination of settings: say so, keep the last figure
             self.status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
