@@ -9,18 +9,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pgcourse-installed
 CONSTRAINTS := requirements/constraints.txt
 PORT   ?= 8888
+NOTEBOOK_DIR ?= notebooks
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; CI and containers run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: install lab test bench clean
+.PHONY: install lab test student site bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml $(CONSTRAINTS) .jupyter/jupyter_server_config.json .jupyter/overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[lab,test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[lab,test,site]'
 	# the project's own Jupyter settings (in the venv, not your home): localhost, no news/update calls
 	mkdir -p $(VENV)/etc/jupyter $(VENV)/share/jupyter/lab/settings
 	cp .jupyter/jupyter_server_config.json $(VENV)/etc/jupyter/jupyter_server_config.json
@@ -29,10 +30,16 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) .jupyter/jupyter_server_config.json .jup
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-		--ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ROOT_FLAG) $(LAB_ARGS)
+		--ServerApp.root_dir=$(NOTEBOOK_DIR) --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)
+
+student: $(STAMP)
+	$(BIN)/python -m pgcourse student --src notebooks --out build/student
+
+site: $(STAMP)
+	$(BIN)/python -m pgcourse site --src notebooks --out build/site
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_default.py

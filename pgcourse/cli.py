@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=12345)
     e.add_argument("--greedy", action="store_true", help="take argmax / mean actions instead of sampling")
     e.add_argument("--json", action="store_true", help="print one JSON line")
+
+    st = sub.add_parser("student", help="write the student edition (solutions replaced by stubs)")
+    st.add_argument("--src", type=Path, default=Path("notebooks"))
+    st.add_argument("--out", type=Path, default=Path("build/student"))
+
+    si = sub.add_parser("site", help="build the static HTML course from the stored notebooks")
+    si.add_argument("--src", type=Path, default=Path("notebooks"))
+    si.add_argument("--out", type=Path, default=Path("build/site"))
     return parser
 
 
@@ -116,6 +124,17 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.command == "student":
+            from .course import make_student
+
+            written = make_student(args.src, args.out)
+            print(f"student edition: {len(written)} notebooks in {args.out}")
+            return 0
+        if args.command == "site":
+            from .course import build_site
+
+            print(f"static site: {build_site(args.src, args.out)}")
+            return 0
         return _train(args) if args.command == "train" else _evaluate(args)
     except (_UsageError, ValueError) as err:
         message = " ".join(str(err).split())

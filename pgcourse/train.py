@@ -268,6 +268,9 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
                     callback(it, batch, history, policy)
                 if solved:
                     history.solved = True
+                    if bar is not None:  # finished early: show the bar complete, not failed
+                        bar.total = bar.n
+                        bar.refresh()
                     break
         finally:
             if bar is not None:

@@ -1,0 +1,80 @@
+"""The course in a real browser: JupyterLab (via `make lab`) driven in Debian's Chromium by Playwright.
+
+Needs /usr/bin/chromium (`apt-get install chromium`; .ci/run installs it). No browser is downloaded.
+The notebooks are copied to a temporary folder first, so JupyterLab's autosave never touches the
+stored notebooks.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from browser import CHROMIUM, ROOT, chromium_page, move_slider_and_run, run_all_cells, running_lab, wait_idle
+
+pytestmark = pytest.mark.slow
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's Chromium is missing: apt-get install chromium (the browser test needs it)")
+    folder = tmp_path_factory.mktemp("notebooks")
+    for name in ("00_welcome.ipynb", "01_estimating_J.ipynb", "09_implementing_policy_gradients.ipynb"):
+        shutil.copy(NOTEBOOKS / name, folder / name)
+    log = tmp_path_factory.mktemp("lab") / "lab.log"
+    with running_lab(log, folder) as (base, token):
+        yield base, token, tmp_path_factory.mktemp("browser")
+
+
+def _outside_requests(page, base):
+    seen = []
+    local = (base, base.replace("http", "ws"), "data:", "blob:", "about:")
+    page.on("request", lambda r: None if r.url.startswith(local) else seen.append(r.url))
+    return seen
+
+
+def test_lab_opens_on_the_first_notebook_without_popups_or_internet(lab):
+    base, token, out = lab
+    with chromium_page(out / "profile-welcome") as page:
+        outside = _outside_requests(page, base)
+        page.goto(f"{base}/lab?token={token}")
+        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_timeout(5_000)  # news/update prompts would appear by now
+        page.screenshot(path=str(out / "lab_welcome.png"))
+        assert "00_welcome.ipynb" in page.url or page.locator(".lm-TabBar-tab.lm-mod-current",
+                                                              has_text="00_welcome").count() == 1
+        assert page.get_by_text("official Jupyter news").count() == 0
+        assert page.locator(".jp-toast-message, .Toastify__toast").count() == 0
+        assert outside == [], f"requests left the machine: {outside[:5]}"
+
+
+def test_notebook_09_batch_size_slider_and_train_redraw_the_learning_curve(lab):
+    base, token, out = lab
+    with chromium_page(out / "profile-09") as page:
+        outside = _outside_requests(page, base)
+        page.goto(f"{base}/lab/tree/09_implementing_policy_gradients.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_timeout(2_000)
+        run_all_cells(page)
+        before, after, readout = move_slider_and_run(page, "batch size N", button="Train")
+        wait_idle(page)
+        page.screenshot(path=str(out / "nb09_after_train.png"), full_page=False)
+        assert before and after and after != before, "the learning-curve image changed after Train"
+        assert readout != "8", "the batch-size slider moved off its default"
+        assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                            has_text="Traceback").count() == 0
+        assert outside == [], f"requests left the machine: {outside[:5]}"
+
+
+def test_notebook_01_n_slider_redraws(lab):
+    base, token, out = lab
+    with chromium_page(out / "profile-01") as page:
+        page.goto(f"{base}/lab/tree/01_estimating_J.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_timeout(2_000)
+        run_all_cells(page)
+        before, after, _ = move_slider_and_run(page, "batch size N")
+        page.screenshot(path=str(out / "nb01_after_slider.png"))
+        assert before and after and after != before

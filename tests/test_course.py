@@ -1,0 +1,116 @@
+"""Student edition and static site, built from the stored notebooks, offline."""
+
+import base64
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pgcourse.course import BEGIN, END, build_site, make_student, notebooks, strip_solutions, student_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def test_strip_solutions_keeps_indentation_and_code_around():
+    source = (
+        "def f(x):\n"
+        '    """doc"""\n'
+        f"    {BEGIN}\n"
+        "    y = x + 1\n"
+        "    return y\n"
+        f"    {END}\n"
+        "\n"
+        f"{BEGIN}\n"
+        "z = 3\n"
+        f"{END}"
+    )
+    out = strip_solutions(source)
+    assert out == ('def f(x):\n    """doc"""\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\n'
+                   "# YOUR CODE HERE\nraise NotImplementedError()")
+    compile(out, "<student>", "exec")
+
+
+def test_unbalanced_markers_are_an_error():
+    with pytest.raises(ValueError, match="unbalanced solution markers"):
+        strip_solutions(f"{BEGIN}\nx = 1\n")
+
+
+def test_student_notebook_clears_exercise_outputs_only():
+    nb = nbformat.v4.new_notebook()
+    out = [nbformat.v4.new_output("stream", text="42\n")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("print(42)", outputs=out, execution_count=1),
+        nbformat.v4.new_markdown_cell("## Exercises"),
+        nbformat.v4.new_code_cell(f"def g():\n    {BEGIN}\n    return 1\n    {END}\n", outputs=[], execution_count=2),
+        nbformat.v4.new_code_cell("check_g(g)", outputs=[nbformat.v4.new_output("stream", text="✅ PASS\n")],
+                                  execution_count=3),
+    ]
+    student = student_notebook(nb)
+    assert student.cells[0].outputs == out and student.cells[0].execution_count == 1
+    assert "raise NotImplementedError()" in student.cells[2].source and BEGIN not in student.cells[2].source
+    assert student.cells[3].outputs == [] and student.cells[3].execution_count is None
+    assert nb.cells[3].outputs, "the original is left alone"
+
+
+def _regions(nb) -> int:
+    return sum(c.source.count(BEGIN) for c in nb.cells if c.cell_type == "code")
+
+
+def test_every_notebook_has_exercises_with_solutions():
+    for path in notebooks(NOTEBOOKS):
+        nb = nbformat.read(path, as_version=4)
+        assert _regions(nb) >= 2, f"{path.name}: at least two exercises with solution regions"
+
+
+def test_make_student_writes_every_notebook_without_solutions(tmp_path):
+    written = make_student(NOTEBOOKS, tmp_path)
+    assert [p.name for p in written] == [p.name for p in notebooks(NOTEBOOKS)]
+    for path in written:
+        original = nbformat.read(NOTEBOOKS / path.name, as_version=4)
+        student = nbformat.read(path, as_version=4)
+        text = "".join(c.source for c in student.cells)
+        assert BEGIN not in text and END not in text
+        assert text.count("raise NotImplementedError()") >= _regions(original)
+        outputs = "".join(str(o) for c in student.cells if c.cell_type == "code" for o in c.outputs)
+        assert "PASS" not in outputs, f"{path.name}: a checker's PASS leaked into the student edition"
+
+
+@pytest.mark.slow
+def test_student_notebooks_run_and_every_checker_fails(tmp_path):
+    """No checker passes on a stub, and nothing crashes before the checkers."""
+    from nbclient import NotebookClient
+
+    for path in make_student(NOTEBOOKS, tmp_path):
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}},
+                       allow_errors=False).execute()  # raises CellExecutionError on a crash
+        checker_outputs = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells
+                           if c.cell_type == "code" and re.search(r"\bcheck_\w+\(", c.source)
+                           and BEGIN not in c.source and "def check_" not in c.source]
+        fails = [t for t in checker_outputs if "FAIL" in t]
+        assert checker_outputs, f"{path.name}: no checker cells found"
+        assert "PASS" not in "".join(checker_outputs), f"{path.name}: a checker passed on a stub"
+        assert len(fails) >= _regions(nbformat.read(NOTEBOOKS / path.name, as_version=4)), path.name
+
+
+def _image_outputs(nb) -> int:
+    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if any(k in o.get("data", {}) for k in ("image/png", "image/gif")))
+
+
+def test_static_site_has_every_page_and_its_images(tmp_path):
+    index = build_site(NOTEBOOKS, tmp_path)
+    toc = index.read_text()
+    assert (tmp_path / "mathjax" / "MathJax.js").is_file(), "MathJax is served by the site itself (offline)"
+    for path in notebooks(NOTEBOOKS):
+        page = tmp_path / f"{path.stem}.html"
+        assert page.is_file() and f'href="{page.name}"' in toc
+        text = page.read_text()
+        images = re.findall(r'<img[^>]+src="data:image/(?:png|gif);base64,([^"]+)"', text)
+        nb = nbformat.read(path, as_version=4)
+        assert len(images) >= _image_outputs(nb) > 0, f"{path.name}: every stored figure is on the page"
+        assert all(base64.b64decode(data)[:3] in (b"\x89PN", b"GIF") for data in images)
+        assert 'src="mathjax/MathJax.js' in text
+        assert "cdn.jsdelivr.net/npm/mathjax" not in text and "cdnjs.cloudflare.com/ajax/libs/mathjax" not in text
