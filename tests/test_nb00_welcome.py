@@ -1,0 +1,128 @@
+"""Notebook 00: the welcome notebook's agents and its two exercise checkers."""
+
+import gymnasium as gym
+import pytest
+import torch
+
+from pgcourse import sample_batch
+from pgcourse.checks.welcome import (check_discounted_return, check_episode_length, discounted_return_reference,
+                                     episode_length_reference)
+from pgcourse.welcome import LeanController, UniformRandomPolicy
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+# --- check_episode_length -------------------------------------------------------------------------
+
+def _until_terminated(env, act, seed):  # ignores truncation: steps past the time limit
+    obs, _ = env.reset(seed=seed)
+    n = 0
+    while True:
+        obs, _, terminated, truncated, _ = env.step(act(obs))
+        n += 1
+        if terminated:
+            return n, True, bool(truncated)
+
+
+def _off_by_one(env, act, seed):  # counts the reset as a step
+    n, terminated, truncated = episode_length_reference(env, act, seed)
+    return n + 1, terminated, truncated
+
+
+def _flags_swapped(env, act, seed):
+    n, terminated, truncated = episode_length_reference(env, act, seed)
+    return n, truncated, terminated
+
+
+def test_episode_length_checker_passes_the_reference():
+    assert check_episode_length(episode_length_reference, verbose=False).passed
+
+
+@pytest.mark.parametrize("wrong", [_until_terminated, _off_by_one, _flags_swapped])
+def test_episode_length_checker_fails_wrong_implementations(wrong):
+    result = check_episode_length(wrong, verbose=False)
+    assert not result.passed
+
+
+def test_episode_length_checker_stops_a_loop_past_the_end():
+    result = check_episode_length(_until_terminated, verbose=False)
+    assert "after the episode had ended" in result.message
+
+
+def test_episode_length_checker_reports_a_stub(capsys):
+    result = check_episode_length(_stub)
+    assert not result.passed and "not implemented" in result.message
+    assert "❌ FAIL" in capsys.readouterr().out
+
+
+# --- check_discounted_return ----------------------------------------------------------------------
+
+def test_discounted_return_reference_values():
+    assert discounted_return_reference([1.0, 2.0, 3.0], 0.5) == pytest.approx(2.75)
+    assert discounted_return_reference([], 0.9) == 0.0
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda rewards, gamma: float(sum(rewards)),                                          # forgot the discount
+    lambda rewards, gamma: sum(gamma ** (t + 1) * r for t, r in enumerate(rewards)),     # discounts the first reward
+    lambda rewards, gamma: sum(gamma * r for r in rewards),                              # γ instead of γ^t
+])
+def test_discounted_return_checker_fails_wrong_implementations(wrong):
+    assert check_discounted_return(discounted_return_reference, verbose=False).passed
+    assert not check_discounted_return(wrong, verbose=False).passed
+
+
+def test_discounted_return_checker_reports_a_stub():
+    result = check_discounted_return(_stub, verbose=False)
+    assert not result.passed and "not implemented" in result.message
+
+
+# --- the two agents -------------------------------------------------------------------------------
+
+def test_lean_controller_is_truncated_and_random_agent_terminates():
+    lean = sample_batch("CartPole-v1", LeanController(0.5), n_traj=8, seed=0)
+    assert lean.truncated.all() and not lean.terminated.any() and (lean.lengths == 500).all()
+    rand = sample_batch("CartPole-v1", UniformRandomPolicy(2), n_traj=8, seed=0)
+    assert rand.terminated.all() and not rand.truncated.any() and (rand.lengths < 100).all()
+    assert torch.equal(rand.returns(), rand.lengths.float())  # reward 1 per step, padding contributes 0
+
+
+def test_lean_controller_pushes_toward_the_lean():
+    controller = LeanController(0.5)
+    obs = torch.tensor([[0.0, 0.0, 0.05, 0.0], [0.0, 0.0, -0.05, 0.0], [0.0, 0.0, 0.05, -0.2]])
+    assert controller.mode(obs).tolist() == [1, 0, 0]  # right, left, left (0.05 − 0.1 < 0)
+    assert controller(obs[0].numpy()) == 1
+
+
+def test_uniform_random_policy_is_uniform_and_seeded():
+    policy = UniformRandomPolicy(3)
+    obs = torch.zeros(30_000, 4)
+    act = policy.sample(obs, torch.Generator().manual_seed(0))
+    assert act.shape == (30_000,)
+    freq = torch.bincount(act, minlength=3).double() / len(act)
+    se = (1 / 3 * 2 / 3 / len(act)) ** 0.5
+    assert ((freq - 1 / 3).abs() / se).max() < 4  # z-test, each action has probability 1/3
+    again = policy.sample(obs, torch.Generator().manual_seed(0))
+    assert torch.equal(act, again)
+
+
+def test_manual_episode_matches_sample_batch():
+    env = gym.make("CartPole-v1")
+    n, terminated, truncated = episode_length_reference(env, LeanController(0.5), seed=0)
+    env.close()
+    assert (n, terminated, truncated) == (500, False, True)
+
+
+def test_inline_gif_shows_as_image_and_as_html():
+    import base64
+
+    from pgcourse.render import animate
+    from pgcourse.welcome import InlineGif
+
+    gif = InlineGif(animate("CartPole-v1", UniformRandomPolicy(2), seed=0, every=4), "random agent")
+    bundle = gif._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/gif"])[:3] == b"GIF"
+    assert bundle["text/html"].startswith('<img src="data:image/gif;base64,' + bundle["image/gif"][:20])
+    assert gif.metadata["return"] > 0
