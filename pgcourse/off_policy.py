@@ -1,0 +1,310 @@
+"""Off-policy policy gradients (seed §6): importance sampling, its exact moments, and batch reuse.
+
+* ``gaussian_is_moments`` / ``gaussian_is_estimate``: importance sampling E_p[f] = E_q[(p/q) f] on 1-D
+  Gaussians, exact variance and a seeded estimate with its effective sample size.
+* ``past_ratio_is_weights``: the seed's "ignore the second factor" weights (Π_{t''≤t} ρ) Q̂_t.
+* ``first_order_expected_gradient``: the exact expectation of the first-order estimator ρ_t Q̂_t.
+* ``trajectory_ratio_second_moment``: E_θ[(p_θ'(τ)/p_θ(τ))²], whose inverse is the large-N limit of ESS/N.
+* ``reuse_weights`` and ``train_reuse``: REINFORCE that takes K gradient steps on each batch,
+  re-weighting the batch with per-decision importance weights against the policy that sampled it.
+
+Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._validate import check_choice, check_mask, check_positive_int
+from .baselines import ValueBaseline, normalise, time_mean_baseline
+from .batch import Batch, make_vector_env, sample_batch
+from .estimators import pg_pseudo_loss
+from .importance import effective_sample_size, log_ratios
+from .policies import make_policy
+from .returns import reward_to_go
+from .tabular import TabularMDP
+from .train import History, TrainConfig, _progress, make_optimizer
+
+WEIGHTINGS = ("per_decision", "first_order")
+
+__all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient",
+           "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse"]
+
+
+# --- importance sampling on 1-D Gaussians ------------------------------------------------------------------
+
+def _normal_logpdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    return -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma * math.sqrt(2 * math.pi))
+
+
+def gaussian_is_moments(mu_q: float, sigma_q: float, mu_p: float = 1.0, sigma_p: float = 1.0) -> dict:
+    """E_q[w²] and Var_q[w f] for w = p/q, p = N(μ_p, σ_p²), q = N(μ_q, σ_q²), f(x) = x   (exact).
+
+    E_q[w² f²] = ∫ p(x)² x² / q(x) dx, a Gaussian integral: finite only if σ_q² > σ_p²/2
+    (otherwise the tails of p²/q blow up and both values are inf).
+    Returns {"second_moment": E_q[w²] (= 1 + χ²(p‖q)), "variance": Var_q[w f] of one sample,
+    "ess_fraction": 1 / E_q[w²], the large-N limit of ESS/N, "mean": E_p[f] = μ_p}.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    if sigma_q <= 0 or sigma_p <= 0:
+        raise ValueError(f"standard deviations must be > 0, got sigma_q={sigma_q!r}, sigma_p={sigma_p!r}")
+    a = 1.0 / sigma_p ** 2 - 1.0 / (2.0 * sigma_q ** 2)  # p²/q ∝ exp(−a x² + b x)
+    if a <= 0:
+        return {"second_moment": math.inf, "variance": math.inf, "ess_fraction": 0.0, "mean": float(mu_p)}
+    b = 2.0 * mu_p / sigma_p ** 2 - mu_q / sigma_q ** 2
+    c = -mu_p ** 2 / sigma_p ** 2 + mu_q ** 2 / (2.0 * sigma_q ** 2) + math.log(sigma_q / (math.sqrt(2 * math.pi)
+                                                                                           * sigma_p ** 2))
+    log_z = c + b ** 2 / (4.0 * a) + 0.5 * math.log(math.pi / a)  # log ∫ p²/q dx = log E_q[w²]
+    m, v = b / (2.0 * a), 1.0 / (2.0 * a)  # p²/q / E_q[w²] is the density of N(m, v)
+    second = math.exp(log_z) if log_z < 700 else math.inf
+    return {"second_moment": second, "variance": second * (m ** 2 + v) - mu_p ** 2,
+            "ess_fraction": 1.0 / second, "mean": float(mu_p)}
+
+
+def gaussian_is_estimate(mu_q: float, sigma_q: float, n: int, seed: int, mu_p: float = 1.0,
+                         sigma_p: float = 1.0) -> dict:
+    """(1/N) Σ_i w(x_i) f(x_i), x_i ~ q = N(μ_q, σ_q²), w = p/q, f(x) = x: an unbiased estimate of E_p[x] = μ_p.
+
+    Returns {"estimate", "stderr" (sample std of w f / √N), "ess" = (Σw)²/Σw², "ess_fraction" = ess / N,
+    "max_weight_share" = max_i w_i / Σ w_i}. The same seed gives the same numbers.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    n = check_positive_int("n", n)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(mu_q, sigma_q, n)
+    w = np.exp(_normal_logpdf(x, mu_p, sigma_p) - _normal_logpdf(x, mu_q, sigma_q))
+    y = w * x
+    ess = effective_sample_size(torch.as_tensor(w))
+    return {"estimate": float(y.mean()), "stderr": float(y.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+            "ess": ess, "ess_fraction": ess / n, "max_weight_share": float(w.max() / w.sum())}
+
+
+# --- weights and exact moments on tabular MDPs ---------------------------------------------------------------
+
+def past_ratio_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None = None) -> Tensor:
+    """w_{i,t} = (Π_{t''≤t} ρ_{i,t''}) · Q̂_{i,t}   (the seed's "ignore the second factor": BIASED).
+
+    Keeps the ratio that corrects the distribution of (s_t, a_t) and drops the one that corrects the
+    later rewards, so the future is still scored under the behaviour policy.
+    rew, logp_new, logp_old, mask: (N, T); returns (N, T) float64, 0 where masked.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    mask = check_mask(logp_new, mask)
+    cum = log_ratios(logp_new, logp_old, mask).cumsum(1)
+    rtg = reward_to_go(torch.where(mask, rew.detach().to(torch.float64), torch.zeros((), dtype=torch.float64)), mask)
+    w = torch.where(rtg == 0, torch.zeros((), dtype=torch.float64), rtg * cum.exp())
+    return torch.where(mask, w, torch.zeros((), dtype=torch.float64))
+
+
+def _q_values(mdp: TabularMDP, logits: Tensor) -> Tensor:
+    """Q_t(s, a) = R(s, a) + Σ_s' P(s'|s,a) V_{t+1}(s'), V_t(s) = Σ_a π(a|s) Q_t(s, a); returns (T, S, A)."""
+    pi = torch.softmax(logits, -1)
+    q = mdp.R.clone()
+    out = [q]
+    for _ in range(mdp.horizon - 1):
+        v = (pi * q).sum(-1)
+        q = mdp.R + torch.einsum("sau,u->sa", mdp.P, v)
+        out.append(q)
+    return torch.stack(out[::-1])
+
+
+def first_order_expected_gradient(mdp: TabularMDP, logits, behaviour_logits) -> Tensor:
+    """E_{τ~p_θ}[Σ_t ρ_t ∇θ' log π_θ'(a_t|s_t) Q̂_t] = ∇θ' Σ_t Σ_s d^θ_t(s) Σ_a π_θ'(a|s) Q^θ_t(s, a)   (exact).
+
+    The expectation of the first-order estimator (``first_order_is_weights``): states from the
+    behaviour policy's marginals d^θ_t, actions re-weighted to π_θ', values Q^θ_t of the behaviour
+    policy. Equals ∇J(θ') when θ' = θ; its distance to ∇J(θ') is the estimator's bias.
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns (S, A) float64.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    target = mdp.check_logits(logits).detach().to(torch.float64).requires_grad_(True)
+    behaviour = mdp.check_logits(behaviour_logits).detach().to(torch.float64)
+    with torch.no_grad():
+        d = mdp.state_distributions(behaviour)  # (T, S)
+        q = _q_values(mdp, behaviour)  # (T, S, A)
+    with torch.enable_grad():
+        surrogate = (d[:, :, None] * torch.softmax(target, -1)[None] * q).sum()
+        (grad,) = torch.autograd.grad(surrogate, target)
+    return grad
+
+
+def trajectory_ratio_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> float:
+    """E_{τ~p_θ}[(p_θ'(τ)/p_θ(τ))²] = Σ_τ p_θ'(τ)²/p_θ(τ)   (exact, by a forward recursion).
+
+    m_1 = p0, m_{t+1}(s') = Σ_{s,a} m_t(s) π'(a|s)²/π(a|s) P(s'|s,a); the result is Σ_{s,a} m_T(s) π'(a|s)²/π(a|s)
+    (the dynamics appear once: P²/P = P). 1 / this is the large-N limit of ESS/N of the trajectory ratios.
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns a float (≥ 1).
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    target = torch.softmax(mdp.check_logits(logits).detach().to(torch.float64), -1)
+    behaviour = torch.softmax(mdp.check_logits(behaviour_logits).detach().to(torch.float64), -1)
+    ratio2 = target ** 2 / behaviour  # (S, A)
+    m = mdp.p0.clone()
+    log_scale = 0.0  # keep m normalised to avoid overflow on long horizons
+    for _ in range(mdp.horizon - 1):
+        m = torch.einsum("s,sa,sau->u", m, ratio2, mdp.P)
+        total = float(m.sum())
+        log_scale += math.log(total)
+        m = m / total
+    log_value = log_scale + math.log(float((m[:, None] * ratio2).sum()))
+    return math.exp(log_value) if log_value < 700 else math.inf
+
+
+# --- reusing a batch for K gradient steps --------------------------------------------------------------------
+
+def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old: Tensor,
+                  baseline_values: Tensor | None = None, weighting: str = "per_decision") -> Tensor:
+    """w_{i,t} = Σ_{t'≥t} γ^{t'-t} r_{i,t'} c_{i,t'} − b_{i,t} c_{i,t},  c_{i,t} = Π_{t''≤t} π'(a_{t''}|s_{t''})/π(a_{t''}|s_{t''}).
+
+    Per-decision importance weights for data sampled by π (logp_old) and the current policy π'
+    (logp_new, detached): each reward is re-weighted by the ratio of everything that led to it, the
+    baseline b_{i,t} (config.baseline: 0, the per-step mean b_t of the batch's Q̂, or
+    ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so it stays unbiased. Then
+    normalised as in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
+    multiplied by c). When logp_new = logp_old every c is 1 and this equals
+    ``pgcourse.train.policy_weights(batch, config, value_fn)`` exactly (same float32 operations).
+    batch: N trajectories; logp_new, logp_old: (N, T). Returns (N, T) float32.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    if config.weights != "reward_to_go":
+        raise ValueError("reuse_weights uses per-decision importance weights, which need weights='reward_to_go' "
+                         f"(got {config.weights!r})")
+    mask = batch.mask
+    check_choice("weighting", weighting, WEIGHTINGS)
+    log_rho = torch.where(mask, logp_new.detach() - logp_old.detach(), torch.zeros((), dtype=logp_new.dtype))
+    log_c = log_rho.to(torch.float64)
+    if weighting == "per_decision":
+        log_c = log_c.cumsum(1)
+    c = log_c.exp().to(batch.rew.dtype)  # 1.0 exactly where log ρ = 0
+    if not torch.isfinite(c[mask]).all():
+        raise ValueError("the importance weights overflowed: the policy moved too far from the one that sampled "
+                         "the batch; use a smaller lr or fewer steps per batch")
+    rtg = batch.reward_to_go(config.gamma)
+    if weighting == "per_decision":
+        weights = reward_to_go(batch.rew * c, mask, config.gamma)
+    else:  # first order: ρ_t Q̂_t
+        weights = rtg * c
+    if config.baseline == "mean":
+        weights = weights - time_mean_baseline(rtg, mask) * c
+    elif config.baseline == "value":
+        if baseline_values is None:
+            raise ValueError("config.baseline is 'value': pass baseline_values = V_φ(s) of shape (N, T)")
+        weights = weights - baseline_values * c
+    weights = torch.where(mask, weights, torch.zeros(()))
+    if config.normalise:
+        weights = normalise(weights, mask)
+    return weights
+
+
+@dataclass
+class ReuseHistory(History):
+    """History (one row per batch; loss and grad_norm are those of the first, on-policy step) plus, per batch,
+    one entry per gradient step k = 0 … K−1: ``max_log_ratio[it][k]`` = max_i |log c_{i,T_i}| (0 at k = 0: the
+    weights are on-policy) and ``ess_fraction[it][k]`` = ESS/N of the trajectory ratios c_{i,T_i}."""
+
+    max_log_ratio: list = field(default_factory=list)
+    ess_fraction: list = field(default_factory=list)
+
+
+def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: bool | None = None,
+                weighting: str = "per_decision", **overrides):
+    """REINFORCE with K gradient steps per batch, re-weighted by per-decision importance weights.
+
+    For each batch sampled by π_θ (log π_θ(a|s) kept, detached, as logp_old): K times, recompute
+    logp_new = log π_θ'(a|s) with gradients, weights w = ``reuse_weights`` (c = 1 on the first step),
+    and take one optimizer step on the pseudo-loss −(1/N) Σ_i Σ_t logp_new · w. The value baseline,
+    if any, is fitted once per batch after the K steps. With k_steps = 1 this is ``pgcourse.train``
+    and gives the same History (except the wall-clock column) for the same config.
+    Returns (policy, ReuseHistory). env_steps counts samples, so K > 1 uses each sample K times.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    k_steps = check_positive_int("k_steps", k_steps)
+    check_choice("weighting", weighting, WEIGHTINGS)
+    config = TrainConfig(**overrides) if config is None else (
+        TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate())
+    if config.weights != "reward_to_go":
+        raise ValueError("train_reuse uses per-decision importance weights, which need weights='reward_to_go' "
+                         f"(got {config.weights!r})")
+    start = time.perf_counter()
+    envs = make_vector_env(config.env_id, config.n_traj)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            policy = make_policy(envs.single_observation_space, envs.single_action_space,
+                                 config.policy, config.hidden, log_std_init=config.log_std_init)
+            value_fn = (ValueBaseline(envs.single_observation_space.shape[0], config.hidden,
+                                      config.value_lr, config.value_steps)
+                        if config.baseline == "value" else None)
+        optimizer = make_optimizer(policy.parameters(), config.optimizer, config.lr)
+        seeds = np.random.SeedSequence(config.seed).generate_state(config.iterations)
+        history = ReuseHistory()
+        window = collections.deque(maxlen=max(16, config.n_traj))
+        steps = 0
+        bar = _progress(config.iterations, progress)
+        try:
+            for it in range(config.iterations):
+                batch = sample_batch(envs, policy, seed=int(seeds[it]))
+                rets = batch.returns()
+                window.extend(rets.tolist())
+                steps += batch.n_steps
+                solved = (config.target_return is not None and len(window) >= 16
+                          and float(np.mean(window)) >= config.target_return)
+                with torch.no_grad():
+                    logp_old = policy.log_prob(batch.obs, batch.act)
+                    values = value_fn(batch.obs) if value_fn is not None else None
+                    entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
+                first_loss, grad_norm, log_ratio_row, ess_row = math.nan, math.nan, [], []
+                for k in range(1 if solved else k_steps):
+                    logp = policy.log_prob(batch.obs, batch.act)
+                    log_c = log_ratios(logp, logp_old, batch.mask).sum(1)  # log c_{i,T_i}
+                    log_ratio_row.append(float(log_c.abs().max()))
+                    ess_row.append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
+                    weights = reuse_weights(batch, config, logp.detach(), logp_old, values, weighting)
+                    loss = pg_pseudo_loss(logp, weights, batch.mask)
+                    if not torch.isfinite(loss):
+                        raise ValueError(f"training diverged: the loss became {float(loss.detach())} at iteration "
+                                         f"{it}, step {k} (lr={config.lr}); use a smaller lr")
+                    if k == 0:
+                        first_loss = float(loss.detach())
+                    if solved:  # check before the update: keep the policy that reached the target
+                        break
+                    optimizer.zero_grad()
+                    loss.backward()
+                    norm = float(torch.linalg.vector_norm(
+                        torch.stack([p.grad.norm() for p in policy.parameters() if p.grad is not None])))
+                    if not math.isfinite(norm):
+                        raise ValueError(f"training diverged: the gradient norm became {norm} at iteration {it}, "
+                                         f"step {k} (lr={config.lr}); use a smaller lr")
+                    if k == 0:
+                        grad_norm = norm
+                    optimizer.step()
+                if value_fn is not None and not solved:
+                    value_fn.fit(batch.obs, batch.reward_to_go(config.gamma), batch.mask)
+                n = len(rets)
+                history.append(iteration=it, mean_return=float(rets.mean()),
+                               stderr_return=float(rets.std() / math.sqrt(n)) if n > 1 else 0.0,
+                               recent_return=float(np.mean(window)),
+                               env_steps=steps, wall_s=time.perf_counter() - start,
+                               loss=first_loss, grad_norm=grad_norm, entropy=entropy)
+                history.max_log_ratio.append(log_ratio_row)
+                history.ess_fraction.append(ess_row)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(ret=f"{history.mean_return[-1]:.1f}", steps=steps)
+                if solved:
+                    history.solved = True
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+    finally:
+        envs.close()
+    policy.eval()
+    return policy, history

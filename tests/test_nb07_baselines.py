@@ -1,0 +1,188 @@
+"""Notebook 07 (baselines): the exact variance parabola, its panel and the exercise checkers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pgcourse import TabularMDP, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline
+from pgcourse.baseline_variance import (bandit_counterexample, baseline_moments, baseline_variance,
+                                        enumerate_trajectories, sign_agreement)
+from pgcourse.baselines import subtract_baseline
+from pgcourse.checks.baselines import (check_optimal_scalar_baseline, check_time_mean_baseline,
+                                       check_total_variance)
+from pgcourse.widgets.baselines import PROBLEMS, baseline_experiment, baselines_panel, make_problem
+
+
+def _logits(S, A, seed):
+    return torch.randn(S, A, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+# --- exact enumeration -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(3, 2, 4), (2, 3, 3), (4, 2, 1)])
+def test_enumeration_reproduces_exact_objective_and_gradient(shape):
+    S, A, T = shape
+    mdp = TabularMDP.random(S, A, T, seed=sum(shape))
+    logits = _logits(S, A, 1)
+    e = enumerate_trajectories(mdp, logits)
+    assert len(e) == S * (A * S) ** (T - 1) * A  # Dirichlet P has no zeros: every trajectory is possible
+    assert float(e.prob.sum()) == pytest.approx(1.0, abs=1e-12)
+    assert float(e.prob @ e.rets) == pytest.approx(float(mdp.objective(logits)), abs=1e-12)
+    torch.testing.assert_close(e.prob @ e.scores, torch.zeros(S * A, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(e.prob @ (e.scores * e.rets[:, None]), mdp.gradient(logits).reshape(-1),
+                               atol=1e-12, rtol=0)
+
+
+def test_enumeration_refuses_huge_mdps():
+    with pytest.raises(ValueError, match="max_trajectories"):
+        enumerate_trajectories(TabularMDP.random(5, 3, 10, seed=0), _logits(5, 3, 0))
+
+
+def test_moments_parabola_equals_direct_formula_and_vertex_is_optimal():
+    mdp = TabularMDP.random(3, 2, 4, seed=0)
+    e = enumerate_trajectories(mdp, _logits(3, 2, 1))
+    m = baseline_moments(e.scores, e.rets, e.prob)
+    bs = torch.linspace(-2, 5, 29, dtype=torch.float64)
+    torch.testing.assert_close(m.variance(bs), baseline_variance(e.scores, e.rets, bs, e.prob), atol=1e-10, rtol=0)
+    # vertex of tr Cov(b) is b* = E[‖g‖²R]/E[‖g‖²]; per parameter, b_k = E[g_k²R]/E[g_k²] minimises Var_k
+    b_star = m.optimal_scalar_baseline()
+    for eps in (-1e-3, 1e-3):
+        assert float(m.total_variance(b_star)) < float(m.total_variance(b_star + eps))
+    bk = m.optimal_baseline()
+    for eps in (-1e-3, 1e-3):
+        assert (m.variance(bk).diagonal() < m.variance(bk + eps).diagonal()).all()
+    per_param = float(m.variance(bk).diagonal().sum())
+    assert per_param <= float(m.total_variance(b_star)) + 1e-12
+    # the package's sample formulas on the enumeration's support, weighted by prob: the same numbers
+    w = e.prob / e.prob.max()
+    assert float(optimal_scalar_baseline(e.scores * w.sqrt()[:, None], e.rets)) == pytest.approx(b_star, rel=1e-10)
+    torch.testing.assert_close(optimal_baseline(e.scores * w.sqrt()[:, None], e.rets), bk, atol=1e-10, rtol=1e-10)
+
+
+def test_sample_moments_give_the_plug_in_variance():
+    g = torch.Generator().manual_seed(0)
+    scores, rets = torch.randn(50, 4, generator=g, dtype=torch.float64), torch.rand(50, generator=g, dtype=torch.float64)
+    m = baseline_moments(scores, rets)
+    for b in (0.0, 0.4, 2.0):
+        x = scores * (rets - b)[:, None]
+        # plug-in: E[x²] − (E[gR])², which is Var(x) when the sample mean of g is 0 — check the identity itself
+        expected = (x ** 2).mean(0) - (scores * rets[:, None]).mean(0) ** 2
+        torch.testing.assert_close(m.variance(b), expected)
+
+
+def test_bandit_counterexample_is_exactly_64():
+    r = bandit_counterexample()
+    assert r["var_none"] == pytest.approx(2 * 0.0009, abs=1e-15)
+    assert r["var_mean"] == pytest.approx(2 * 0.0576, abs=1e-14)
+    assert r["factor"] == pytest.approx(64.0, rel=1e-12)
+    assert r["var_optimal"] == pytest.approx(0.0, abs=1e-15)
+    assert r["mean_baseline"] == pytest.approx(0.9) and r["optimal_baseline"] == pytest.approx(0.1)
+
+
+def test_sign_agreement():
+    exact = torch.tensor([1.0, 0.0])
+    samples = torch.tensor([[1.0, 5.0], [-1.0, 0.0], [0.5, -3.0], [0.0, 1.0]])
+    assert sign_agreement(samples, exact) == 0.5
+
+
+def test_mean_baseline_makes_small_batches_point_uphill():
+    # notebook 07's intuition cell: 3-armed bandit, rewards (1, 1.1, 1.2), uniform π, 4000 batches of N = 8
+    mdp = TabularMDP.bandit([1.0, 1.1, 1.2])
+    lab = make_lab(mdp, torch.zeros(1, 3, dtype=torch.float64), n_traj=8 * 4000, seed=0)
+    g, R = lab.scores.reshape(4000, 8, 3), lab.rets.reshape(4000, 8)
+    none = (g * R[..., None]).mean(1)
+    mean = (g * (R - R.mean(1, keepdim=True))[..., None]).mean(1)
+    assert sign_agreement(none, lab.exact) < 0.65 and sign_agreement(mean, lab.exact) > 0.99
+
+
+def test_sampled_variance_matches_parabola_z_test():
+    # N = 2·10^5 samples of g(R − b) on the small MDP: sample tr Cov within 4 standard errors of the exact one
+    mdp, logits = make_problem("random MDP")
+    e = enumerate_trajectories(mdp, logits)
+    m = baseline_moments(e.scores, e.rets, e.prob)
+    lab = make_lab(mdp, logits, n_traj=200_000, seed=3)
+    for b in (0.0, 1.0, m.optimal_scalar_baseline()):
+        x = subtract_baseline(lab.scores * lab.rets[:, None], lab.scores, b)
+        sq = (x - x.mean(0)).pow(2).sum(1)
+        z = (float(sq.mean()) - float(m.total_variance(b))) / (float(sq.std()) / math.sqrt(len(sq)))
+        assert abs(z) < 4, (b, z)
+
+
+# --- the panel ---------------------------------------------------------------------------------------------------
+
+def _same(a, b):
+    for field in a.__dataclass_fields__:
+        x, y = getattr(a, field), getattr(b, field)
+        if isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y)
+        else:
+            assert x == y, field
+
+
+def test_panel_runs_headless_and_matches_compute():
+    panel = baselines_panel()
+    first = panel.run()
+    _same(first, baseline_experiment(0.9, 64, PROBLEMS[0], seed=0))
+    assert first.var_exact == pytest.approx(0.1152) and first.var_optimal == pytest.approx(0.0, abs=1e-12)
+    png = panel.png
+    panel.set(b=0.1, n_traj=256)
+    panel.run()
+    assert panel.png != png
+    _same(panel.result, baseline_experiment(0.1, 256, PROBLEMS[0], seed=0))
+    assert panel.result.measured == pytest.approx(0.0, abs=1e-12)  # b* makes every sample equal
+    png = panel.png
+    panel.set(problem=PROBLEMS[1], b=1.5, n_traj=512)
+    panel.button.click()
+    assert panel.png != png
+    _same(panel.result, baseline_experiment(1.5, 512, PROBLEMS[1], seed=0))
+
+
+def test_experiment_is_seeded_and_validates():
+    a, b = baseline_experiment(0.5, 128, PROBLEMS[1], seed=4), baseline_experiment(0.5, 128, PROBLEMS[1], seed=4)
+    _same(a, b)
+    assert baseline_experiment(0.5, 128, PROBLEMS[1], seed=5).measured != a.measured
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        baseline_experiment(0.5, 1)
+    with pytest.raises(ValueError, match="problem must be one of"):
+        baseline_experiment(0.5, 8, "cartpole")
+
+
+# --- checkers ------------------------------------------------------------------------------------------------------
+
+def _stub(*args):
+    raise NotImplementedError()
+
+
+def test_check_optimal_scalar_baseline():
+    assert check_optimal_scalar_baseline(lambda s, r: optimal_scalar_baseline(s, r), ).passed
+    own = lambda s, r: ((s ** 2).sum(1) * r).sum() / (s ** 2).sum()  # noqa: E731 (a reader's correct version)
+    assert check_optimal_scalar_baseline(own).passed
+    assert not check_optimal_scalar_baseline(lambda s, r: ((s ** 2) * r[:, None]).mean(0) / (s ** 2).mean(0)).passed
+    assert not check_optimal_scalar_baseline(lambda s, r: r.mean()).passed  # the mean baseline
+    assert not check_optimal_scalar_baseline(lambda s, r: (s.sum(1) * r).sum() / s.sum(1).sum()).passed  # no square
+    assert not check_optimal_scalar_baseline(_stub).passed
+
+
+def test_check_total_variance():
+    def ref(prob, scores, rets, b):
+        return float(((prob[:, None] * scores ** 2 * (rets - b)[:, None] ** 2).sum(0)
+                      - (prob @ (scores * rets[:, None])) ** 2).sum())
+
+    assert check_total_variance(ref).passed
+    assert not check_total_variance(lambda p, s, r, b: float(((s * (r - b)[:, None]) ** 2).mean(0).sum()
+                                                             - ((s * r[:, None]).mean(0) ** 2).sum())).passed  # no p
+    assert not check_total_variance(lambda p, s, r, b: float((p @ (s ** 2 * (r - b)[:, None] ** 2)).sum())).passed
+    assert not check_total_variance(lambda p, s, r, b: float((p @ (s ** 2 * (r - b)[:, None])).sum()
+                                                             - ((p @ (s * r[:, None])) ** 2).sum())).passed
+    assert not check_total_variance(_stub).passed
+
+
+def test_check_time_mean_baseline():
+    assert check_time_mean_baseline(time_mean_baseline).passed
+    assert check_time_mean_baseline(lambda rtg, mask: (rtg * mask).sum(0) / mask.sum(0).clamp(min=1)).passed
+    assert not check_time_mean_baseline(lambda rtg, mask: rtg.mean(0)).passed  # divides by N
+    assert not check_time_mean_baseline(lambda rtg, mask: rtg.mean()).passed  # one constant
+    assert not check_time_mean_baseline(lambda rtg, mask: (rtg * mask).sum(0) / mask.sum(0)).passed  # 0/0 = nan
+    assert not check_time_mean_baseline(_stub).passed

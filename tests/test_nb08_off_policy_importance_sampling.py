@@ -1,0 +1,298 @@
+"""Notebook 08 (off-policy, importance sampling): exact moments, the K-steps-per-batch trainer, panel, checkers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pgcourse import (TabularMDP, TrainConfig, compare_estimators, effective_sample_size, make_lab,
+                      per_decision_is_weights, seed_causal_is_weights, train, trajectory_ratio)
+from pgcourse.baseline_variance import enumerate_trajectories
+from pgcourse.batch import make_vector_env, sample_batch
+from pgcourse.checks.off_policy_importance_sampling import check_effective_sample_size, check_per_decision_weights
+from pgcourse.off_policy import (first_order_expected_gradient, gaussian_is_estimate, gaussian_is_moments,
+                                 past_ratio_is_weights, reuse_weights, train_reuse, trajectory_ratio_second_moment)
+from pgcourse.policies import make_policy
+from pgcourse.returns import reward_to_go
+from pgcourse.train import HISTORY_COLUMNS, policy_weights
+from pgcourse.widgets.off_policy_importance_sampling import (make_off_policy_problem, off_policy_comparison,
+                                                            off_policy_panel)
+
+
+def _logits(S, A, seed):
+    return torch.randn(S, A, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+# --- Gaussians --------------------------------------------------------------------------------------------------
+
+def _normal(x, mu, sigma):
+    return np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+
+
+@pytest.mark.parametrize("mu_q, sigma_q, mu_p, sigma_p", [(1, 1, 1, 1), (2, 1, 1, 1), (0, 2, 1, 1), (1, 0.8, 1, 1),
+                                                          (-1, 1.5, 0.5, 1.2), (3, 1, 1, 1)])
+def test_gaussian_moments_match_quadrature(mu_q, sigma_q, mu_p, sigma_p):
+    x = np.linspace(-20, 20, 400_001)
+    p, q = _normal(x, mu_p, sigma_p), _normal(x, mu_q, sigma_q)
+    second = np.trapezoid(p ** 2 / q, x)
+    var = np.trapezoid(p ** 2 * x ** 2 / q, x) - mu_p ** 2
+    m = gaussian_is_moments(mu_q, sigma_q, mu_p, sigma_p)
+    assert m["second_moment"] == pytest.approx(second, rel=1e-6)
+    assert m["variance"] == pytest.approx(var, rel=1e-6, abs=1e-9)
+    assert m["ess_fraction"] == pytest.approx(1 / second, rel=1e-6)
+
+
+def test_gaussian_moments_infinite_when_q_too_narrow():
+    # σ_q² ≤ σ_p²/2: ∫ p²/q diverges
+    for sigma_q in (0.5, 0.7):
+        m = gaussian_is_moments(1.0, sigma_q)
+        assert m["second_moment"] == math.inf and m["variance"] == math.inf and m["ess_fraction"] == 0.0
+    with pytest.raises(ValueError, match="standard deviations must be > 0"):
+        gaussian_is_moments(0.0, 0.0)
+
+
+@pytest.mark.parametrize("mu_q, sigma_q, light_tails", [(1.0, 1.0, True), (0.0, 2.0, True), (2.0, 1.0, False),
+                                                      (1.0, 0.8, False)])
+def test_gaussian_estimate_is_unbiased_and_seeded(mu_q, sigma_q, light_tails):
+    # N = 10^5: |estimate − μ_p| < 4 stderr. Where w·x has light tails (E_q[w⁴x⁴] small), N·stderr² and ESS/N are
+    # within 5 % of the exact values; with heavy tails (σ_q = 0.8: E_q[w⁴] = ∞) the sample variance is itself
+    # unreliable, so only the estimate is tested.
+    r = gaussian_is_estimate(mu_q, sigma_q, 100_000, seed=1)
+    m = gaussian_is_moments(mu_q, sigma_q)
+    assert abs(r["estimate"] - 1.0) < 4 * r["stderr"]
+    if light_tails:
+        assert r["stderr"] ** 2 * 100_000 == pytest.approx(m["variance"], rel=0.05)
+        assert r["ess_fraction"] == pytest.approx(m["ess_fraction"], rel=0.05)
+    assert gaussian_is_estimate(mu_q, sigma_q, 1000, seed=3) == gaussian_is_estimate(mu_q, sigma_q, 1000, seed=3)
+
+
+# --- tabular exact quantities ------------------------------------------------------------------------------------
+
+def test_first_order_expectation_on_policy_is_the_gradient():
+    mdp = TabularMDP.random(5, 3, 10, seed=0)
+    logits = _logits(5, 3, 1)
+    torch.testing.assert_close(first_order_expected_gradient(mdp, logits, logits), mdp.gradient(logits),
+                               atol=1e-12, rtol=0)
+
+
+def test_first_order_expectation_matches_samples():
+    # N = 10^5 trajectories of the behaviour policy: the sample mean of ρ_t ∇log π' Q̂_t within 4.5 stderr of the
+    # exact expectation (15 parameters), while it misses ∇J(θ') itself (the bias) by far more
+    mdp, target, behaviour = make_off_policy_problem(1.0, 10)
+    lab = make_lab(mdp, target, n_traj=100_000, seed=2, behaviour_logits=behaviour)
+    s = compare_estimators(lab, ["first_order_is"])["first_order_is"]
+    expected = first_order_expected_gradient(mdp, target, behaviour).reshape(-1)
+    z = (s.mean - expected) / s.stderr
+    assert float(z.abs().max()) < 4.5
+    assert float((expected - lab.exact).norm()) > 5 * float(s.stderr.norm())
+
+
+def test_first_order_bias_grows_with_distance():
+    mdp, target, _ = make_off_policy_problem(0.0, 10)
+    bias = []
+    for d in (0.0, 0.1, 0.3, 1.0):
+        _, _, behaviour = make_off_policy_problem(d, 10)
+        bias.append(float((first_order_expected_gradient(mdp, target, behaviour) - mdp.gradient(target)).norm()))
+    assert bias[0] < 1e-12 and all(a < b for a, b in zip(bias, bias[1:])), bias
+
+
+def test_ratio_second_moment_matches_enumeration_and_samples():
+    mdp = TabularMDP.random(3, 2, 4, seed=0)
+    target, behaviour = _logits(3, 2, 1), _logits(3, 2, 1) + 0.7 * _logits(3, 2, 2)
+    e_new, e_old = enumerate_trajectories(mdp, target), enumerate_trajectories(mdp, behaviour)
+    exact = float((e_new.prob ** 2 / e_old.prob).sum())  # same enumeration order: same trajectories
+    assert trajectory_ratio_second_moment(mdp, target, behaviour) == pytest.approx(exact, rel=1e-12)
+    assert trajectory_ratio_second_moment(mdp, target, target) == pytest.approx(1.0, rel=1e-12)
+    lab = make_lab(mdp, target, n_traj=200_000, seed=0, behaviour_logits=behaviour)
+    ess = effective_sample_size(trajectory_ratio(lab.logp, lab.logp_old)) / 200_000
+    assert ess == pytest.approx(1 / exact, rel=0.02)
+    # long horizons: no overflow, and 1/E[c²] decays (roughly exponentially) with T
+    values = [trajectory_ratio_second_moment(mdp.with_horizon(T), target, behaviour) for T in (10, 20, 30)]
+    assert values[0] < values[1] < values[2] < math.inf
+    assert values[2] / values[1] == pytest.approx(values[1] / values[0], rel=0.1)
+
+
+def test_past_ratio_weights_hand_example_and_on_policy():
+    rew = torch.tensor([[1.0, 1.0, 1.0]], dtype=torch.float64)
+    old = torch.log(torch.full((1, 3), 0.5, dtype=torch.float64))
+    new = torch.log(torch.tensor([[1.0, 0.25, 0.5]], dtype=torch.float64))  # ρ = 2, 1/2, 1
+    # (Π_{t''≤t} ρ) Q̂_t: [2·3, 1·2, 1·1]
+    torch.testing.assert_close(past_ratio_is_weights(rew, new, old), torch.tensor([[6.0, 2.0, 1.0]],
+                                                                                  dtype=torch.float64))
+    torch.testing.assert_close(past_ratio_is_weights(rew, old, old), reward_to_go(rew))
+
+
+# --- reuse weights and the K-steps-per-batch trainer ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cartpole_batch():
+    envs = make_vector_env("CartPole-v1", 6)
+    torch.manual_seed(0)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space, "auto", (16,))
+    batch = sample_batch(envs, policy, seed=3)
+    envs.close()
+    with torch.no_grad():
+        logp = policy.log_prob(batch.obs, batch.act)
+    return batch, logp
+
+
+@pytest.mark.parametrize("baseline, normalise", [("none", False), ("mean", False), ("mean", True), ("value", True)])
+def test_reuse_weights_on_policy_equal_policy_weights(cartpole_batch, baseline, normalise):
+    # importance weights are all 1 when the policy has not moved: exactly the trainer's on-policy weights
+    batch, logp = cartpole_batch
+    config = TrainConfig(baseline=baseline, normalise=normalise, gamma=0.99)
+    value_fn = None
+    values = None
+    if baseline == "value":
+        from pgcourse.baselines import ValueBaseline
+        torch.manual_seed(1)
+        value_fn = ValueBaseline(4, (8,))
+        with torch.no_grad():
+            values = value_fn(batch.obs)
+    for weighting in ("per_decision", "first_order"):
+        w = reuse_weights(batch, config, logp, logp.clone(), values, weighting)
+        assert torch.equal(w, policy_weights(batch, config, value_fn))
+
+
+def test_reuse_weights_are_discounted_per_decision_weights(cartpole_batch):
+    batch, logp_old = cartpole_batch
+    g = torch.Generator().manual_seed(0)
+    logp_new = logp_old + 0.05 * torch.randn(logp_old.shape, generator=g)
+    config = TrainConfig(baseline="none", normalise=False, gamma=1.0)
+    w = reuse_weights(batch, config, logp_new, logp_old)
+    expected = per_decision_is_weights(batch.rew, logp_new, logp_old, batch.mask)
+    torch.testing.assert_close(w, expected.float(), rtol=1e-5, atol=1e-4)
+    # γ < 1 by a direct double loop on the first trajectory
+    gamma = 0.9
+    w = reuse_weights(batch, TrainConfig(baseline="none", normalise=False, gamma=gamma), logp_new, logp_old)
+    n = int(batch.mask[0].sum())
+    rho = (logp_new[0, :n] - logp_old[0, :n]).double().exp()
+    rew = batch.rew[0, :n].double()
+    direct = [sum(gamma ** (tp - t) * rew[tp] * float(rho[:tp + 1].prod()) for tp in range(t, n)) for t in range(n)]
+    torch.testing.assert_close(w[0, :n].double(), torch.tensor(direct, dtype=torch.float64), rtol=1e-5, atol=1e-4)
+    # first order: ρ_t (Q̂_t − b_t)
+    config = TrainConfig(baseline="mean", normalise=False, gamma=gamma)
+    w = reuse_weights(batch, config, logp_new, logp_old, weighting="first_order")
+    rtg = batch.reward_to_go(gamma)
+    from pgcourse.baselines import time_mean_baseline
+    expected = torch.where(batch.mask, (logp_new - logp_old).exp() * (rtg - time_mean_baseline(rtg, batch.mask)), 0.0)
+    torch.testing.assert_close(w, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_reuse_weights_validate(cartpole_batch):
+    batch, logp = cartpole_batch
+    with pytest.raises(ValueError, match="need weights='reward_to_go'"):
+        reuse_weights(batch, TrainConfig(weights="total_return"), logp, logp)
+    with pytest.raises(ValueError, match="pass baseline_values"):
+        reuse_weights(batch, TrainConfig(baseline="value"), logp, logp)
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        reuse_weights(batch, TrainConfig(), logp, logp, weighting="trajectory")
+    with pytest.raises(ValueError, match="importance weights overflowed"):
+        reuse_weights(batch, TrainConfig(), logp + 5.0, logp)
+
+
+def _assert_same_history(h1, h2):
+    for column in HISTORY_COLUMNS:
+        if column != "wall_s":
+            np.testing.assert_array_equal(np.asarray(getattr(h1, column), dtype=float),
+                                          np.asarray(getattr(h2, column), dtype=float), err_msg=column)
+    assert h1.solved == h2.solved
+
+
+@pytest.mark.parametrize("config", [
+    TrainConfig(iterations=6, seed=1),
+    TrainConfig(iterations=5, seed=2, baseline="value", normalise=False, lr=0.01, gamma=0.99),
+    TrainConfig(iterations=5, seed=0, baseline="none", optimizer="sgd", lr=0.005, gamma=1.0, n_traj=4),
+    TrainConfig(iterations=40, seed=0, target_return=60.0),  # stops early: the last batch takes no step
+], ids=["defaults", "value", "sgd-none", "target"])
+def test_k1_reproduces_train(config):
+    p1, h1 = train(config, progress=False)
+    p2, h2 = train_reuse(config, k_steps=1, progress=False)
+    _assert_same_history(h1, h2)
+    for a, b in zip(p1.parameters(), p2.parameters()):
+        assert torch.equal(a, b)
+    # on-policy first step: the importance weights are exactly 1
+    assert all(row == [0.0] for row in h2.max_log_ratio) and all(row == [1.0] for row in h2.ess_fraction)
+
+
+def test_k_steps_reuse_each_batch():
+    config = TrainConfig(iterations=4, seed=0, lr=0.02)
+    _, h = train_reuse(config, k_steps=3, progress=False)
+    assert len(h) == 4 and all(len(row) == 3 for row in h.max_log_ratio)
+    assert all(row[0] == 0.0 and row[1] > 0.0 for row in h.max_log_ratio)  # 1 on the first step, then ≠ 1
+    assert all(row[0] == 1.0 and 0 < row[2] <= 1.0 for row in h.ess_fraction)
+    _, h1 = train(config, progress=False)
+    assert h.mean_return[0] == h1.mean_return[0]  # same first batch (same initial policy and seed)
+    assert h.env_steps[0] == h1.env_steps[0]
+    _, again = train_reuse(config, k_steps=3, progress=False)
+    _assert_same_history(h, again)  # seeded
+    with pytest.raises(ValueError, match="need weights='reward_to_go'"):
+        train_reuse(TrainConfig(weights="total_return", iterations=1), k_steps=2)
+    with pytest.raises(ValueError, match="k_steps must be ≥ 1"):
+        train_reuse(TrainConfig(iterations=1), k_steps=0)
+
+
+# --- the panel ---------------------------------------------------------------------------------------------------
+
+def test_panel_runs_headless_and_matches_compute():
+    panel = off_policy_panel(n_traj=1024)
+    first = panel.run()
+    assert first == off_policy_comparison(0.5, 10, 1024, seed=0)
+    png = panel.png
+    panel.set(shift=0.0, horizon=5, n_traj=512)
+    panel.button.click()
+    assert panel.png != png
+    r = panel.result
+    assert r == off_policy_comparison(0.0, 5, 512, seed=0)
+    # on-policy: every ratio is 1, every estimator is the reward-to-go one
+    assert r.ess_fraction == 1.0 and r.ess_limit == pytest.approx(1.0)
+    assert len(set(round(v, 9) for k, v in r.max_abs_z.items() if k != "trajectory IS")) == 1
+
+
+def test_seed_causal_form_is_biased_in_the_panel_setting():
+    r = off_policy_comparison(0.5, 10, 8192)
+    assert r.max_abs_z["seed's causal form"] > 8 and r.max_abs_z["no correction"] > 8
+    assert r.max_abs_z["per-decision IS"] < 4.5 and r.max_abs_z["trajectory IS"] < 4.5
+    assert r.trace_cov["per-decision IS"] < r.trace_cov["trajectory IS"]
+
+
+# --- checkers ------------------------------------------------------------------------------------------------------
+
+def _stub(*args):
+    raise NotImplementedError()
+
+
+def _loop(rew, logp_new, logp_old):
+    n, horizon = rew.shape
+    w = torch.zeros_like(rew)
+    rho = (logp_new - logp_old).exp()
+    for i in range(n):
+        for t in range(horizon):
+            for tp in range(t, horizon):
+                w[i, t] += rew[i, tp] * rho[i, :tp + 1].prod()
+    return w
+
+
+def test_check_per_decision_weights():
+    assert check_per_decision_weights(_loop).passed
+    assert not check_per_decision_weights(seed_causal_is_weights).passed  # ρ_t counted twice
+
+    def future_only(rew, new, old):  # Π_{t''=t+1}^{t'} only: forgets the ratio of the past
+        rho = (new - old).exp()
+        n, horizon = rew.shape
+        return torch.stack([torch.stack([sum(rew[i, tp] * rho[i, t + 1:tp + 1].prod() for tp in range(t, horizon))
+                                         for t in range(horizon)]) for i in range(n)])
+
+    assert not check_per_decision_weights(future_only).passed
+    assert not check_per_decision_weights(
+        lambda rew, new, old: (new - old).sum(1, keepdim=True).exp() * rew.sum(1, keepdim=True).expand_as(rew)).passed
+    assert not check_per_decision_weights(_stub).passed
+
+
+def test_check_effective_sample_size():
+    assert check_effective_sample_size(lambda w: float(w.sum() ** 2 / (w ** 2).sum())).passed
+    assert not check_effective_sample_size(lambda w: float((w ** 2).sum() / w.sum() ** 2)).passed
+    assert not check_effective_sample_size(lambda w: float(w.sum() / (w ** 2).sum())).passed
+    assert not check_effective_sample_size(lambda w: float(len(w) / (w ** 2).sum())).passed
+    assert not check_effective_sample_size(_stub).passed
