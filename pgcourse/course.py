@@ -100,6 +100,17 @@ def _mathjax_dir() -> Path | None:
     return static if (static / "MathJax.js").is_file() else None
 
 
+def _html_for_gifs(nb):
+    """nbconvert renders no image/gif output: give each one an HTML <img> with the same data."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/gif" in data and "text/html" not in data:
+                gif = "".join(data["image/gif"]).replace("\n", "")
+                data["text/html"] = f'<img src="data:image/gif;base64,{gif}" alt="animation">'
+    return nb
+
+
 def build_site(src="notebooks", dst="build/site") -> Path:
     """Static HTML pages from the stored notebooks plus index.html; returns the index's path."""
     import nbformat
@@ -114,7 +125,7 @@ def build_site(src="notebooks", dst="build/site") -> Path:
         exporter.mathjax_url = "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
     entries = []
     for path in notebooks(src):
-        nb = nbformat.read(path, as_version=4)
+        nb = _html_for_gifs(nbformat.read(path, as_version=4))
         title = _title(nb, path.stem)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
         page = dst / f"{path.stem}.html"

@@ -27,6 +27,9 @@ class CheckResult:
     def __repr__(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.message}"
 
+    def _ipython_display_(self):
+        """The checker has printed its line already; show nothing more as the cell's result."""
+
 
 def _as_array(x):
     if isinstance(x, torch.Tensor):

@@ -121,7 +121,8 @@ class Panel(w.VBox):
         self.status.value = "<i>running…</i>"
         start = time.perf_counter()
         try:
-            self.output_area.clear_output()
+            if _in_kernel():  # outside a kernel clear_output would print terminal escape codes
+                self.output_area.clear_output()
             with self.output_area:
                 result = self.compute(**values)
         except ValueError as err:  # bad combination of settings: say so, keep the last figure
@@ -150,6 +151,15 @@ class Panel(w.VBox):
         if not self.png:
             self.run()
         return Image(data=self.png, format="png")
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _fmt(value) -> str:
