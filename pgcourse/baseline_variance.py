@@ -8,7 +8,7 @@ constant baseline b is g(τ)(R(τ) − b). Per parameter k its variance is a par
 
 minimised at b_k* = E[g_k² R] / E[g_k²]; the total variance tr Cov(b) = Σ_k Var_k(b) is minimised at
 b* = E[‖g‖² R] / E[‖g‖²]. The expectations are computed exactly by enumerating every trajectory of
-a small TabularMDP (``enumerate_trajectories``), or as sample means (``prob=None``).
+a small TabularMDP (``trajectory_table``), or as sample means (``prob=None``).
 Taught in notebooks/07_baselines.ipynb.
 """
 
@@ -20,15 +20,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .tabular import TabularMDP
+from .estimating_j import enumerate_trajectories, trajectory_log_prob
+from .tabular import TabularMDP, tabular_gradient_samples
 
-__all__ = ["Enumeration", "enumerate_trajectories", "BaselineMoments", "baseline_moments", "baseline_variance",
+__all__ = ["Enumeration", "trajectory_table", "BaselineMoments", "baseline_moments", "baseline_variance",
            "bandit_counterexample", "sign_agreement"]
 
 
 @dataclass(frozen=True)
 class Enumeration:
-    """Every trajectory τ of a TabularMDP with p_θ(τ) > 0 (all float64).
+    """Every trajectory τ of a small TabularMDP (all float64).
 
     prob: (M,) p_θ(τ), summing to 1; rets: (M,) R(τ) = Σ_t R[s_t, a_t];
     scores: (M, S·A) g(τ) = Σ_t ∇θ log π_θ(a_t|s_t) (softmax logits, flattened like ``logits.reshape(-1)``).
@@ -42,51 +43,24 @@ class Enumeration:
         return self.prob.shape[0]
 
 
-def enumerate_trajectories(mdp: TabularMDP, logits, max_trajectories: int = 200_000) -> Enumeration:
-    """{(p_θ(τ), R(τ), g(τ))} for all τ = (s_1, a_1, …, s_T, a_T) with p_θ(τ) > 0   (exact expectations).
+def trajectory_table(mdp: TabularMDP, logits, max_trajectories: int = 200_000) -> Enumeration:
+    """{(p_θ(τ), R(τ), g(τ))} for every τ = (s_1, a_1, …, s_T, a_T)   (exact expectations: E_τ[f] = Σ_τ p_θ(τ) f(τ)).
 
-    E_τ[f(τ)] = Σ_τ p_θ(τ) f(τ) exactly. There are at most S·(A·S)^(T−1)·A trajectories; raises
-    ValueError if more than max_trajectories would be needed (use a smaller MDP or horizon).
-    logits: (S, A). Returns an Enumeration (M,), (M,), (M, S·A).
+    Built on notebook 01's ``enumerate_trajectories`` and ``trajectory_log_prob``; the scores are the
+    closed-form softmax ones (``tabular_gradient_samples`` with weight 1). There are (S·A)^T trajectories;
+    raises ValueError above max_trajectories (use a smaller MDP or horizon). Impossible ones get p = 0.
+    logits: (S, A). Returns an Enumeration (M,), (M,), (M, S·A), float64.
     Taught in notebooks/07_baselines.ipynb.
     """
     logits = mdp.check_logits(logits).detach().to(torch.float64)
-    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
-    if S * (A * S) ** (T - 1) * A > max_trajectories:
-        raise ValueError(f"this MDP has up to {S * (A * S) ** (T - 1) * A} trajectories (S={S}, A={A}, T={T}); "
-                         f"enumerating is limited to max_trajectories={max_trajectories}")
-    pi = torch.softmax(logits, -1)
-    eye = torch.eye(A, dtype=torch.float64)
-    # partial trajectories ending in state s (before acting): prob, return, score, state
-    state = torch.arange(S)
-    prob = mdp.p0.clone()
-    rets = torch.zeros(S, dtype=torch.float64)
-    scores = torch.zeros(S, S * A, dtype=torch.float64)
-    keep = prob > 0
-    state, prob, rets, scores = state[keep], prob[keep], rets[keep], scores[keep]
-    for t in range(T):
-        m = state.shape[0]
-        # act: every partial trajectory × every action
-        s = state.repeat_interleave(A)
-        a = torch.arange(A).repeat(m)
-        prob = prob.repeat_interleave(A) * pi[s, a]
-        rets = rets.repeat_interleave(A) + mdp.R[s, a]
-        score_step = torch.zeros(m * A, S, A, dtype=torch.float64)
-        score_step[torch.arange(m * A), s] = eye[a] - pi[s]  # ∇_{θ[s,·]} log π(a|s) = e_a − π(·|s)
-        scores = scores.repeat_interleave(A, 0) + score_step.reshape(m * A, S * A)
-        keep = prob > 0
-        s, a, prob, rets, scores = s[keep], a[keep], prob[keep], rets[keep], scores[keep]
-        if t + 1 == T:
-            break
-        # move: every (trajectory, next state)
-        m = s.shape[0]
-        nxt = torch.arange(S).repeat(m)
-        prob = prob.repeat_interleave(S) * mdp.P[s.repeat_interleave(S), a.repeat_interleave(S), nxt]
-        rets = rets.repeat_interleave(S)
-        scores = scores.repeat_interleave(S, 0)
-        keep = prob > 0
-        state, prob, rets, scores = nxt[keep], prob[keep], rets[keep], scores[keep]
-    return Enumeration(prob=prob, rets=rets, scores=scores)
+    k = (mdp.n_states * mdp.n_actions) ** mdp.horizon
+    if k > max_trajectories:
+        raise ValueError(f"this MDP has (S·A)^T = {k} trajectories (S={mdp.n_states}, A={mdp.n_actions}, "
+                         f"T={mdp.horizon}); enumerating is limited to max_trajectories={max_trajectories}")
+    obs, act = enumerate_trajectories(mdp)
+    prob = trajectory_log_prob(mdp, logits, obs, act).exp()
+    scores = tabular_gradient_samples(logits, obs, act, torch.ones(obs.shape, dtype=torch.float64))
+    return Enumeration(prob=prob, rets=mdp.R[obs, act].sum(1), scores=scores)
 
 
 @dataclass(frozen=True)
@@ -169,7 +143,7 @@ def bandit_counterexample(p_good: float = 0.9, rewards=(1.0, 0.0)) -> dict:
     """
     mdp = TabularMDP.bandit(list(rewards))
     logits = torch.tensor([[math.log(p_good), math.log(1.0 - p_good)]], dtype=torch.float64)
-    e = enumerate_trajectories(mdp, logits)
+    e = trajectory_table(mdp, logits)
     m = baseline_moments(e.scores, e.rets, e.prob)
     b_mean = float(e.prob @ e.rets)
     b_opt = m.optimal_scalar_baseline()

@@ -8,7 +8,7 @@ import torch
 
 from pgcourse import TabularMDP, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline
 from pgcourse.baseline_variance import (bandit_counterexample, baseline_moments, baseline_variance,
-                                        enumerate_trajectories, sign_agreement)
+                                        trajectory_table, sign_agreement)
 from pgcourse.baselines import subtract_baseline
 from pgcourse.checks.baselines import (check_optimal_scalar_baseline, check_time_mean_baseline,
                                        check_total_variance)
@@ -26,8 +26,8 @@ def test_enumeration_reproduces_exact_objective_and_gradient(shape):
     S, A, T = shape
     mdp = TabularMDP.random(S, A, T, seed=sum(shape))
     logits = _logits(S, A, 1)
-    e = enumerate_trajectories(mdp, logits)
-    assert len(e) == S * (A * S) ** (T - 1) * A  # Dirichlet P has no zeros: every trajectory is possible
+    e = trajectory_table(mdp, logits)
+    assert len(e) == (S * A) ** T and (e.prob > 0).all()  # Dirichlet P has no zeros: every trajectory is possible
     assert float(e.prob.sum()) == pytest.approx(1.0, abs=1e-12)
     assert float(e.prob @ e.rets) == pytest.approx(float(mdp.objective(logits)), abs=1e-12)
     torch.testing.assert_close(e.prob @ e.scores, torch.zeros(S * A, dtype=torch.float64), atol=1e-12, rtol=0)
@@ -37,12 +37,12 @@ def test_enumeration_reproduces_exact_objective_and_gradient(shape):
 
 def test_enumeration_refuses_huge_mdps():
     with pytest.raises(ValueError, match="max_trajectories"):
-        enumerate_trajectories(TabularMDP.random(5, 3, 10, seed=0), _logits(5, 3, 0))
+        trajectory_table(TabularMDP.random(5, 3, 10, seed=0), _logits(5, 3, 0))
 
 
 def test_moments_parabola_equals_direct_formula_and_vertex_is_optimal():
     mdp = TabularMDP.random(3, 2, 4, seed=0)
-    e = enumerate_trajectories(mdp, _logits(3, 2, 1))
+    e = trajectory_table(mdp, _logits(3, 2, 1))
     m = baseline_moments(e.scores, e.rets, e.prob)
     bs = torch.linspace(-2, 5, 29, dtype=torch.float64)
     torch.testing.assert_close(m.variance(bs), baseline_variance(e.scores, e.rets, bs, e.prob), atol=1e-10, rtol=0)
@@ -100,7 +100,7 @@ def test_mean_baseline_makes_small_batches_point_uphill():
 def test_sampled_variance_matches_parabola_z_test():
     # N = 2·10^5 samples of g(R − b) on the small MDP: sample tr Cov within 4 standard errors of the exact one
     mdp, logits = make_problem("random MDP")
-    e = enumerate_trajectories(mdp, logits)
+    e = trajectory_table(mdp, logits)
     m = baseline_moments(e.scores, e.rets, e.prob)
     lab = make_lab(mdp, logits, n_traj=200_000, seed=3)
     for b in (0.0, 1.0, m.optimal_scalar_baseline()):

@@ -8,7 +8,7 @@ import torch
 
 from pgcourse import (TabularMDP, TrainConfig, compare_estimators, effective_sample_size, make_lab,
                       per_decision_is_weights, seed_causal_is_weights, train, trajectory_ratio)
-from pgcourse.baseline_variance import enumerate_trajectories
+from pgcourse.baseline_variance import trajectory_table
 from pgcourse.batch import make_vector_env, sample_batch
 from pgcourse.checks.off_policy_importance_sampling import check_effective_sample_size, check_per_decision_weights
 from pgcourse.off_policy import (first_order_expected_gradient, gaussian_is_estimate, gaussian_is_moments,
@@ -100,7 +100,7 @@ def test_first_order_bias_grows_with_distance():
 def test_ratio_second_moment_matches_enumeration_and_samples():
     mdp = TabularMDP.random(3, 2, 4, seed=0)
     target, behaviour = _logits(3, 2, 1), _logits(3, 2, 1) + 0.7 * _logits(3, 2, 2)
-    e_new, e_old = enumerate_trajectories(mdp, target), enumerate_trajectories(mdp, behaviour)
+    e_new, e_old = trajectory_table(mdp, target), trajectory_table(mdp, behaviour)
     exact = float((e_new.prob ** 2 / e_old.prob).sum())  # same enumeration order: same trajectories
     assert trajectory_ratio_second_moment(mdp, target, behaviour) == pytest.approx(exact, rel=1e-12)
     assert trajectory_ratio_second_moment(mdp, target, target) == pytest.approx(1.0, rel=1e-12)

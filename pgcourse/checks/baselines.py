@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..baseline_variance import baseline_moments, enumerate_trajectories
+from ..baseline_variance import baseline_moments, trajectory_table
 from ..baselines import optimal_scalar_baseline, time_mean_baseline
 from ..tabular import TabularMDP
 from . import CheckResult, check_function
@@ -34,7 +34,7 @@ def check_optimal_scalar_baseline(fn) -> CheckResult:
 
 
 def _enumerated(mdp, logits):
-    e = enumerate_trajectories(mdp, logits)
+    e = trajectory_table(mdp, logits)
     return e.prob, e.scores, e.rets
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..baseline_variance import Enumeration, baseline_moments, enumerate_trajectories
+from ..baseline_variance import Enumeration, baseline_moments, trajectory_table
 from ..tabular import TabularMDP, tabular_gradient_samples
 from . import Panel, choice, float_slider, n_slider
 
@@ -39,7 +39,7 @@ def make_problem(problem: str) -> tuple[TabularMDP, torch.Tensor]:
 @lru_cache(maxsize=4)
 def _enumeration(problem: str) -> Enumeration:
     mdp, logits = make_problem(problem)
-    return enumerate_trajectories(mdp, logits)
+    return trajectory_table(mdp, logits)
 
 
 @dataclass(frozen=True)
