@@ -16,6 +16,15 @@ from pgcourse.implementing_policy_gradients import (PANEL_ENV_STEPS, gradient_no
 from pgcourse.widgets.implementing_policy_gradients import implementing_panel, train_curve
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """As in the notebook: one torch thread (these small networks run many times faster on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _rows(history):
     """History rows without the wall-clock column (the only one that differs between equal runs)."""
     return [{k: v for k, v in row.items() if k != "wall_s"} for row in history.rows()]

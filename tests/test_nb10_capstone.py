@@ -20,6 +20,15 @@ from pgcourse.widgets.capstone import capstone_panel, label_configuration, train
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """As in the notebook: one torch thread (these small networks run many times faster on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _rows(history):
     return [{k: v for k, v in row.items() if k != "wall_s"} for row in history.rows()]
 
@@ -154,20 +163,20 @@ def test_normalised_advantages_checker(capsys):
 
 
 def test_config_checker_passes_the_defaults_and_fails_the_plainest_config(capsys):
-    threads = torch.get_num_threads()
     assert check_config_solves(lambda: TrainConfig(), max_env_steps=40_000, seeds=(0, 1))
     plain = TrainConfig(weights="total_return", baseline="none", normalise=False, optimizer="sgd", lr=1e-4)
     result = check_config_solves(plain, max_env_steps=40_000, seeds=(0,))
     assert not result and "seed 0: not solved" in result.message
-    assert torch.get_num_threads() == threads                       # the checker restores the thread count
 
 
 def test_config_checker_rejects_stubs_and_wrong_objects(capsys):
     assert "not implemented yet" in check_config_solves(_stub).message
     assert "expected a pgcourse.TrainConfig" in check_config_solves(lambda: {"lr": 0.1}).message
     assert "CartPole-v1" in check_config_solves(TrainConfig(env_id="Acrobot-v1")).message
+    torch.set_num_threads(2)
     tight = check_config_solves(TrainConfig(), max_env_steps=1000, seeds=(0,))
     assert not tight and "used up 1,000 env steps" in tight.message
+    assert torch.get_num_threads() == 2                             # the checker restores the thread count
 
 
 # ---------------------------------------------------------------------------------------------
