@@ -1,0 +1,152 @@
+"""Notebook 06: reward-to-go, the terms it drops, and the variance it saves."""
+
+import numpy as np
+import pytest
+import torch
+
+from pgcourse import (CategoricalPolicy, TabularMDP, TabularSoftmaxPolicy, compare_to_exact, gradient_samples,
+                      make_lab, reward_to_go, sample_batch, tabular_gradient_samples, total_return)
+from pgcourse.causality import causality_samples, past_rewards, variance_by_horizon
+from pgcourse.checks.causality_reward_to_go import check_past_rewards, check_reward_to_go_loop
+from pgcourse.widgets.causality_reward_to_go import causality_panel, compute_causality_variance
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def _rtg_loop(rew, mask=None, gamma=1.0, *, discount=True, include_current=True):
+    if mask is None:
+        mask = torch.ones_like(rew, dtype=torch.bool)
+    rew = torch.where(mask, rew, torch.zeros_like(rew))
+    out = torch.zeros_like(rew)
+    running = torch.zeros_like(rew[:, 0])
+    for t in reversed(range(rew.shape[1])):
+        if include_current:
+            running = rew[:, t] + (gamma if discount else 1.0) * running
+            out[:, t] = running
+        else:
+            out[:, t] = running
+            running = rew[:, t] + (gamma if discount else 1.0) * running
+    return torch.where(mask, out, torch.zeros_like(out))
+
+
+# ---------------------------------------------------------------- checkers
+
+def test_check_reward_to_go_loop():
+    assert check_reward_to_go_loop(_rtg_loop, verbose=False)
+    assert not check_reward_to_go_loop(lambda rew, mask=None, gamma=1.0: _rtg_loop(rew, mask, gamma, discount=False),
+                                       verbose=False)                                  # forgot the discount
+    assert not check_reward_to_go_loop(
+        lambda rew, mask=None, gamma=1.0: _rtg_loop(rew, mask, gamma, include_current=False), verbose=False)  # t' > t
+    assert not check_reward_to_go_loop(lambda rew, mask=None, gamma=1.0: _rtg_loop(rew, None, gamma),
+                                       verbose=False)                                  # ignores the mask
+    assert not check_reward_to_go_loop(lambda rew, mask=None, gamma=1.0: rew.cumsum(1), verbose=False)  # forward sum
+    result = check_reward_to_go_loop(_stub, verbose=False)
+    assert not result and "not implemented" in result.message
+
+
+def test_check_past_rewards():
+    ref = lambda rew, mask=None: past_rewards(rew, mask)  # noqa: E731
+    assert check_past_rewards(ref, verbose=False)
+    assert not check_past_rewards(lambda rew, mask=None: rew.cumsum(1), verbose=False)   # includes r_t
+    assert not check_past_rewards(lambda rew, mask=None: reward_to_go(rew, mask), verbose=False)
+    assert not check_past_rewards(lambda rew, mask=None: past_rewards(rew), verbose=False)  # ignores the mask
+    assert not check_past_rewards(_stub, verbose=False)
+
+
+# ---------------------------------------------------------------- the decomposition
+
+def test_past_rewards_complete_the_reward_to_go():
+    assert past_rewards(torch.tensor([[1.0, 2.0, 3.0]])).tolist() == [[0.0, 1.0, 3.0]]
+    g = torch.Generator().manual_seed(0)
+    rew = torch.rand(4, 7, generator=g)
+    mask = torch.arange(7)[None, :] < torch.tensor([7, 5, 1, 3])[:, None]
+    total = total_return(rew, mask)[:, None].expand_as(rew)
+    assert torch.allclose(torch.where(mask, total, torch.zeros(())), reward_to_go(rew, mask) + past_rewards(rew, mask))
+    assert (past_rewards(rew, mask)[~mask] == 0).all()
+
+
+def test_causality_samples_split_the_total_return_estimator():
+    mdp = TabularMDP.random(4, 2, 5, seed=0)
+    theta = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    batch = mdp.sample(theta, 50, seed=2)
+    batch.rew = batch.rew.double()
+    pieces = causality_samples(TabularSoftmaxPolicy.from_logits(theta), batch)
+    rets = batch.rew.sum(1, keepdim=True).expand_as(batch.rew)
+    assert torch.allclose(pieces["total_return"], tabular_gradient_samples(theta, batch.obs, batch.act, rets))
+    assert torch.allclose(pieces["reward_to_go"],
+                          tabular_gradient_samples(theta, batch.obs, batch.act, reward_to_go(batch.rew)))
+    assert torch.allclose(pieces["dropped"],
+                          tabular_gradient_samples(theta, batch.obs, batch.act, past_rewards(batch.rew)))
+
+
+def test_causality_samples_on_cartpole_respect_the_mask():
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(4, 2, hidden=(8,))
+    batch = sample_batch("CartPole-v1", policy, n_traj=6, seed=0)
+    assert not batch.mask.all()
+    pieces = causality_samples(policy, batch)
+    assert torch.allclose(pieces["total_return"], gradient_samples(policy, batch, batch.returns()))
+    assert torch.allclose(pieces["total_return"], pieces["reward_to_go"] + pieces["dropped"])
+
+
+def test_dropped_terms_have_mean_zero_and_positive_variance():
+    """Exact lab, N = 20 000: max |z| of the dropped terms against 0 over 15 parameters < 4.5; tr Cov > 0;
+    both estimators unbiased (max |z| < 4.5), and reward-to-go has the smaller trace of covariance."""
+    mdp = TabularMDP.random(5, 3, 10, seed=0)
+    theta = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    lab = make_lab(mdp, theta, n_traj=20_000, seed=7)
+    dropped = compare_to_exact(lab.samples(past_rewards(lab.rew)), torch.zeros(15))
+    assert dropped.max_abs_z < 4.5 and dropped.trace_cov > 1.0
+    total = compare_to_exact(lab.samples(lab.rets[:, None].expand_as(lab.rew)), lab.exact)
+    causal = compare_to_exact(lab.samples(lab.rtg), lab.exact)
+    assert total.max_abs_z < 4.5 and causal.max_abs_z < 4.5
+    assert causal.trace_cov < total.trace_cov / 2
+
+
+# ---------------------------------------------------------------- variance by horizon
+
+def test_variance_by_horizon_matches_direct_samples():
+    n, horizon, seed = 300, 12, 3
+    result = variance_by_horizon(n, horizon, seed=seed)
+    mdp = TabularMDP.random(5, 3, horizon, seed=0)
+    theta = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    batch = mdp.sample(theta, n, seed=seed)
+    for h in (1, 5, 12):
+        rew = mdp.R[batch.obs, batch.act][:, :h]
+        obs, act = batch.obs[:, :h], batch.act[:, :h]
+        total = tabular_gradient_samples(theta, obs, act, rew.sum(1, keepdim=True).expand_as(rew))
+        causal = tabular_gradient_samples(theta, obs, act, reward_to_go(rew))
+        assert result["var_total"][h - 1] == pytest.approx(float(total.var(0).sum() / n), rel=1e-9)
+        assert result["var_rtg"][h - 1] == pytest.approx(float(causal.var(0).sum() / n), rel=1e-9)
+        if h == horizon:  # the bias check at T uses a horizon-T exact gradient
+            z = compare_to_exact(causal, mdp.gradient(theta)).max_abs_z
+            assert result["max_abs_z"]["reward_to_go"] == pytest.approx(z)
+    assert result["ratio"][0] == pytest.approx(1.0) and result["var_dropped"][0] == 0.0
+    assert result["horizons"] == list(range(1, horizon + 1))
+
+
+def test_variance_by_horizon_is_pure_and_scales_like_one_over_n():
+    a, b = variance_by_horizon(256, 8, seed=1), variance_by_horizon(256, 8, seed=1)
+    assert a["var_total"] == b["var_total"]
+    big = variance_by_horizon(4096, 8, seed=1)
+    # tr Cov[ĝ] = tr Cov[ĝ_i] / N: 16 times more trajectories, about 16 times less variance (±35 %)
+    assert 16 / 1.35 < a["var_total"][-1] / big["var_total"][-1] < 16 * 1.35
+    assert big["ratio"][-1] > 1.5
+    with pytest.raises(ValueError):
+        variance_by_horizon(1, 5)
+
+
+def test_panel_redraws_and_equals_a_direct_call():
+    panel = causality_panel()
+    panel.run()
+    first = panel.png
+    assert first[:4] == b"\x89PNG"
+    panel.set(n_traj=512, horizon=10)
+    panel.button.click()
+    assert panel.png != first
+    direct = compute_causality_variance(512, 10, seed=0)
+    for key in ("var_total", "var_rtg", "ratio"):
+        assert np.allclose(panel.result[key], direct[key])
+    assert panel.result["horizon"] == 10 and panel.result["n_traj"] == 512
