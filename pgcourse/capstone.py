@@ -123,14 +123,17 @@ def step_sizes(config: TrainConfig) -> StepSizes:
 # ---------------------------------------------------------------------------------------------
 # bench/peers.py's results (its --json file)
 
+PEERS_JSON = Path(__file__).resolve().parents[1] / "bench" / "peers.json"
+"""Where notebook 10 looks for ``bench/peers.py --json bench/peers.json``'s output (in the repository checkout)."""
+
 PEER_LABELS = {"pgcourse": "pgcourse REINFORCE (defaults)", "ppo": "SB3 PPO (zoo)", "a2c": "SB3 A2C (zoo)",
                "tianshou": "Tianshou Reinforce (test)"}
 
 
-def load_peers(path) -> dict | None:
+def load_peers(path=None) -> dict | None:
     """The JSON written by ``bench/peers.py --json FILE`` ({machine, settings, pgcourse_config, results}),
-    or None if the file does not exist."""
-    path = Path(path)
+    or None if the file does not exist. path: default PEERS_JSON, the repository's bench/peers.json."""
+    path = PEERS_JSON if path is None else Path(path)
     if not path.exists():
         return None
     data = json.loads(path.read_text())

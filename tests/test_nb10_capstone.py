@@ -11,8 +11,8 @@ import torch
 
 from pgcourse import TrainConfig, train
 from pgcourse.baselines import normalise
-from pgcourse.capstone import (ablation, format_ablation, load_peers, machine_line, peer_rows, peer_table_markdown,
-                               step_sizes)
+from pgcourse.capstone import (PEERS_JSON, ablation, format_ablation, load_peers, machine_line, peer_rows,
+                               peer_table_markdown, step_sizes)
 from pgcourse.checks.capstone import check_config_solves, check_normalised_advantages
 from pgcourse.implementing_policy_gradients import panel_config
 from pgcourse.widgets.capstone import capstone_panel, label_configuration, train_configuration
@@ -93,6 +93,10 @@ def test_step_sizes_kl_is_zero_for_a_vanishing_step():
 
 # ---------------------------------------------------------------------------------------------
 # the peer table
+
+
+def test_load_peers_default_is_the_repositorys_bench_peers_json():
+    assert PEERS_JSON == ROOT / "bench" / "peers.json"
 
 
 def test_load_peers_returns_none_when_the_file_is_missing(tmp_path):
