@@ -155,19 +155,24 @@ def test_one_step_change_oracles():
 
 def test_gradient_noise_follows_the_one_over_n_law_and_matches_a_direct_computation():
     policy = policy_after(TrainConfig(seed=0), iterations=1)
-    noise = gradient_noise(policy, batch_sizes=[1, 4, 16, 64], n_pool=512, n_ref=512, gamma=0.99, seed=7)
-    # oracle for N = 1: the mean of ‖ĝ_i − g_ref‖² over the pool's own samples
-    pool = sample_batch("CartPole-v1", policy, n_traj=512, seed=7)
-    ref = sample_batch("CartPole-v1", policy, n_traj=512, seed=8)
+    sizes = [1, 4, 16]
+    noise = gradient_noise(policy, batch_sizes=sizes, n_pool=2048, n_ref=2048, gamma=0.99, seed=7)
+    # oracle: the same quantities computed directly from gradient_samples
+    pool = sample_batch("CartPole-v1", policy, n_traj=2048, seed=7)
+    ref = sample_batch("CartPole-v1", policy, n_traj=2048, seed=8)
     g_pool = gradient_samples(policy, pool, pool.reward_to_go(0.99)).double()
     g_ref = gradient_samples(policy, ref, ref.reward_to_go(0.99)).double().mean(0)
-    assert noise.sq_err[0] == pytest.approx(float((g_pool - g_ref).pow(2).sum(1).mean()), rel=1e-6)
     assert noise.tr_cov == pytest.approx(float(g_pool.var(0).sum()), rel=1e-6)
-    # E‖ĝ_N − g_ref‖² = tr Cov / N + tr Cov_ref / n_ref: measured within sampling error (≥ 8 batches each)
-    ratio = noise.sq_err / noise.predicted_sq_err
-    assert ((ratio > 0.6) & (ratio < 1.6)).all(), ratio
-    assert noise.cos_mean[-1] > noise.cos_mean[0] + 0.3   # larger batches point closer to the true gradient
     assert noise.mean_length == pytest.approx(float(pool.lengths.double().mean()))
+    for k, n in enumerate(sizes):
+        m = 2048 // n
+        errors = (g_pool.reshape(m, n, -1).mean(1) - g_ref).pow(2).sum(1)        # ‖ĝ_N − g_ref‖², m batches
+        assert noise.sq_err[k] == pytest.approx(float(errors.mean()), rel=1e-6)
+        # E‖ĝ_N − g_ref‖² = tr Cov / N + tr Cov_ref / n_ref: a z-test over the m disjoint batches, |z| < 4
+        # (the errors are skewed: over 8 other seeds the largest |z| was 3.4; this seed gives 0.6 at most)
+        z = (float(errors.mean()) - noise.predicted_sq_err[k]) / (float(errors.std()) / math.sqrt(m))
+        assert abs(z) < 4, (n, z)
+    assert noise.cos_mean[-1] > noise.cos_mean[0] + 0.3   # larger batches point closer to the true gradient
 
 
 def test_gradient_noise_rejects_a_batch_larger_than_the_pool():
