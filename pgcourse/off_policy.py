@@ -3,7 +3,8 @@
 * ``gaussian_is_moments`` / ``gaussian_is_estimate``: importance sampling E_p[f] = E_q[(p/q) f] on 1-D
   Gaussians, exact variance and a seeded estimate with its effective sample size.
 * ``past_ratio_is_weights``: the seed's "ignore the second factor" weights (Π_{t''≤t} ρ) Q̂_t.
-* ``first_order_expected_gradient``: the exact expectation of the first-order estimator ρ_t Q̂_t.
+* ``first_order_expected_gradient``, ``past_ratio_expected_gradient``: the exact expectations of the
+  first-order estimator ρ_t Q̂_t and of (Π_{t''≤t} ρ) Q̂_t (their bias is the distance to ∇J(θ')).
 * ``trajectory_ratio_second_moment``: E_θ[(p_θ'(τ)/p_θ(τ))²], whose inverse is the large-N limit of ESS/N.
 * ``reuse_weights`` and ``train_reuse``: REINFORCE that takes K gradient steps on each batch,
   re-weighting the batch with per-decision importance weights against the policy that sampled it.
@@ -34,7 +35,7 @@ from .train import History, TrainConfig, _progress, make_optimizer
 
 WEIGHTINGS = ("per_decision", "first_order")
 
-__all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient",
+__all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
            "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse"]
 
 
@@ -115,8 +116,21 @@ def _q_values(mdp: TabularMDP, logits: Tensor) -> Tensor:
     return torch.stack(out[::-1])
 
 
+def _surrogate_gradient(mdp: TabularMDP, logits, behaviour_logits, states_from: str) -> Tensor:
+    """∇θ' Σ_t Σ_s d_t(s) Σ_a π_θ'(a|s) Q^θ_t(s, a), with d_t from θ ("behaviour") or θ' ("target", held fixed)."""
+    target = mdp.check_logits(logits).detach().to(torch.float64).requires_grad_(True)
+    behaviour = mdp.check_logits(behaviour_logits).detach().to(torch.float64)
+    with torch.no_grad():
+        d = mdp.state_distributions(behaviour if states_from == "behaviour" else target.detach())  # (T, S)
+        q = _q_values(mdp, behaviour)  # (T, S, A)
+    with torch.enable_grad():
+        surrogate = (d[:, :, None] * torch.softmax(target, -1)[None] * q).sum()
+        (grad,) = torch.autograd.grad(surrogate, target)
+    return grad
+
+
 def first_order_expected_gradient(mdp: TabularMDP, logits, behaviour_logits) -> Tensor:
-    """E_{τ~p_θ}[Σ_t ρ_t ∇θ' log π_θ'(a_t|s_t) Q̂_t] = ∇θ' Σ_t Σ_s d^θ_t(s) Σ_a π_θ'(a|s) Q^θ_t(s, a)   (exact).
+    """E_{τ~p_θ}[Σ_t ρ_t ∇θ' log π_θ'(a_t|s_t) Q̂_t] = Σ_t Σ_s d^θ_t(s) Σ_a ∇θ' π_θ'(a|s) Q^θ_t(s, a)   (exact).
 
     The expectation of the first-order estimator (``first_order_is_weights``): states from the
     behaviour policy's marginals d^θ_t, actions re-weighted to π_θ', values Q^θ_t of the behaviour
@@ -124,15 +138,18 @@ def first_order_expected_gradient(mdp: TabularMDP, logits, behaviour_logits) -> 
     logits (target θ'), behaviour_logits (θ): (S, A). Returns (S, A) float64.
     Taught in notebooks/08_off_policy_importance_sampling.ipynb.
     """
-    target = mdp.check_logits(logits).detach().to(torch.float64).requires_grad_(True)
-    behaviour = mdp.check_logits(behaviour_logits).detach().to(torch.float64)
-    with torch.no_grad():
-        d = mdp.state_distributions(behaviour)  # (T, S)
-        q = _q_values(mdp, behaviour)  # (T, S, A)
-    with torch.enable_grad():
-        surrogate = (d[:, :, None] * torch.softmax(target, -1)[None] * q).sum()
-        (grad,) = torch.autograd.grad(surrogate, target)
-    return grad
+    return _surrogate_gradient(mdp, logits, behaviour_logits, "behaviour")
+
+
+def past_ratio_expected_gradient(mdp: TabularMDP, logits, behaviour_logits) -> Tensor:
+    """E_{τ~p_θ}[Σ_t (Π_{t''≤t} ρ_{t''}) ∇θ' log π_θ'(a_t|s_t) Q̂_t] = Σ_t Σ_s d^θ'_t(s) Σ_a ∇θ' π_θ'(a|s) Q^θ_t(s, a).
+
+    The expectation of ``past_ratio_is_weights``: the past ratio makes (s_t, a_t) follow θ', but the
+    future rewards in Q̂_t still follow θ, so Q^θ_t replaces Q^θ'_t (exact; equals ∇J(θ') when θ' = θ).
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns (S, A) float64.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    return _surrogate_gradient(mdp, logits, behaviour_logits, "target")
 
 
 def trajectory_ratio_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> float:
@@ -214,7 +231,7 @@ class ReuseHistory(History):
 
 
 def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: bool | None = None,
-                weighting: str = "per_decision", **overrides):
+                weighting: str = "per_decision", max_env_steps: int | None = None, **overrides):
     """REINFORCE with K gradient steps per batch, re-weighted by per-decision importance weights.
 
     For each batch sampled by π_θ (log π_θ(a|s) kept, detached, as logp_old): K times, recompute
@@ -222,11 +239,15 @@ def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: b
     and take one optimizer step on the pseudo-loss −(1/N) Σ_i Σ_t logp_new · w. The value baseline,
     if any, is fitted once per batch after the K steps. With k_steps = 1 this is ``pgcourse.train``
     and gives the same History (except the wall-clock column) for the same config.
+    weighting: "per_decision" (unbiased) or "first_order" (w = ρ_t (Q̂_t − b_t), biased, no products of ratios).
+    max_env_steps: also stop after the batch that reaches this many environment steps (None: no limit).
     Returns (policy, ReuseHistory). env_steps counts samples, so K > 1 uses each sample K times.
     Taught in notebooks/08_off_policy_importance_sampling.ipynb.
     """
     k_steps = check_positive_int("k_steps", k_steps)
     check_choice("weighting", weighting, WEIGHTINGS)
+    if max_env_steps is not None:
+        max_env_steps = check_positive_int("max_env_steps", max_env_steps)
     config = TrainConfig(**overrides) if config is None else (
         TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate())
     if config.weights != "reward_to_go":
@@ -300,6 +321,8 @@ def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: b
                     bar.set_postfix(ret=f"{history.mean_return[-1]:.1f}", steps=steps)
                 if solved:
                     history.solved = True
+                    break
+                if max_env_steps is not None and steps >= max_env_steps:
                     break
         finally:
             if bar is not None:

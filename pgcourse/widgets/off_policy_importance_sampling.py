@@ -25,7 +25,7 @@ ESTIMATOR_CHOICES = {
     "no correction": "reward_to_go",
     "trajectory IS": "trajectory_is",
     "per-decision IS": "per_decision_is",
-    "seed's causal form": "seed_causal_is",
+    "notes' causal form": "seed_causal_is",
     "past ratio only": lambda lab: past_ratio_is_weights(lab.rew, lab.logp, lab.logp_old, lab.batch.mask),
     "first-order": "first_order_is",
 }
