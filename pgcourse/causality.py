@@ -16,6 +16,7 @@ from .batch import Batch
 from .estimators import compare_to_exact, gradient_samples
 from .returns import reward_to_go, total_return
 from .tabular import TabularMDP
+from .train import single_thread
 
 
 def past_rewards(rew: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -42,8 +43,9 @@ def causality_samples(policy: nn.Module, batch: Batch) -> dict[str, Tensor]:
     """
     rets = total_return(batch.rew, batch.mask)
     rtg = reward_to_go(batch.rew, batch.mask)
-    total = gradient_samples(policy, batch, rets)
-    causal = gradient_samples(policy, batch, rtg)
+    with single_thread():
+        total = gradient_samples(policy, batch, rets)
+        causal = gradient_samples(policy, batch, rtg)
     return {"total_return": total, "reward_to_go": causal, "dropped": total - causal}
 
 

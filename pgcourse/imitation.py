@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .batch import Batch, make_vector_env, sample_batch
 from .estimators import pg_pseudo_loss
 from .policies import make_policy
-from .train import TrainConfig, make_optimizer, train
+from .train import TrainConfig, make_optimizer, single_thread, train
 
 
 def bc_loss(logp: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -46,7 +46,7 @@ def _mean_stderr(rets: Tensor) -> tuple[float, float]:
     return float(rets.mean()), float(rets.std() / math.sqrt(n)) if n > 1 else 0.0
 
 
-def behaviour_cloning(expert_data: Batch, env_id: str = "CartPole-v1", steps: int = 20, lr: float = 0.06,
+def behaviour_cloning(expert_data: Batch, env_id: str = "CartPole-v1", steps: int = 20, lr: float = 0.04,
                       seed: int = 0, hidden=(64,), n_eval: int = 4, optimizer: str = "adam"
                       ) -> tuple[nn.Module, Curve]:
     """θ ← θ − α ∇_θ L_BC(θ) on the expert's batch, ``steps`` full-batch steps from a fresh policy.
@@ -57,6 +57,11 @@ def behaviour_cloning(expert_data: Batch, env_id: str = "CartPole-v1", steps: in
     (steps + 1 points: before the first step and after each step).
     Taught in notebooks/05_imitation_and_partial_observability.ipynb.
     """
+    with single_thread():  # tiny networks: one thread is faster and core-count independent (as in train)
+        return _behaviour_cloning(expert_data, env_id, steps, lr, seed, hidden, n_eval, optimizer)
+
+
+def _behaviour_cloning(expert_data, env_id, steps, lr, seed, hidden, n_eval, optimizer):
     envs = make_vector_env(env_id, n_eval)
     try:
         with torch.random.fork_rng(devices=[]):
@@ -83,7 +88,7 @@ def behaviour_cloning(expert_data: Batch, env_id: str = "CartPole-v1", steps: in
     return policy, Curve(np.arange(steps + 1), np.array(means), np.array(errs), np.full(steps + 1, n_expert))
 
 
-def policy_gradient_curve(env_id: str = "CartPole-v1", n_traj: int = 8, steps: int = 20, lr: float = 0.06,
+def policy_gradient_curve(env_id: str = "CartPole-v1", n_traj: int = 8, steps: int = 20, lr: float = 0.04,
                           seed: int = 0, **config) -> tuple[nn.Module, Curve]:
     """REINFORCE (pgcourse.train, the course defaults) for ``steps`` gradient steps, as a Curve.
 
@@ -98,7 +103,7 @@ def policy_gradient_curve(env_id: str = "CartPole-v1", n_traj: int = 8, steps: i
                          env_steps)
 
 
-def imitation_vs_pg(expert: nn.Module, n_traj: int = 4, lr: float = 0.06, steps: int = 15, seed: int = 0,
+def imitation_vs_pg(expert: nn.Module, n_traj: int = 4, lr: float = 0.04, steps: int = 15, seed: int = 0,
                     env_id: str = "CartPole-v1") -> dict:
     """Return after k gradient steps: behaviour cloning on N expert trajectories vs REINFORCE with N per step.
 

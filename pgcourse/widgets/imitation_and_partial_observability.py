@@ -17,7 +17,7 @@ STEPS = 15
 """Gradient steps shown by the panel (each method gets the same number)."""
 
 
-def compute_imitation_vs_pg(expert, n_traj: int = 4, lr: float = 0.06, steps: int = STEPS, seed: int = 0) -> dict:
+def compute_imitation_vs_pg(expert, n_traj: int = 4, lr: float = 0.04, steps: int = STEPS, seed: int = 0) -> dict:
     """The panel's compute: pgcourse.imitation.imitation_vs_pg with the sliders' N and lr (seeded)."""
     return imitation_vs_pg(expert, n_traj=n_traj, lr=lr, steps=steps, seed=seed)
 
@@ -40,7 +40,7 @@ def draw_imitation_vs_pg(fig: Figure, result: dict, earlier: list) -> None:
     ax.legend(loc="upper left", fontsize="small")
 
 
-def imitation_panel(expert, n_traj: int = 4, lr: float = 0.06, steps: int = STEPS, seed: int = 0) -> Panel:
+def imitation_panel(expert, n_traj: int = 4, lr: float = 0.04, steps: int = STEPS, seed: int = 0) -> Panel:
     """Sliders N and α → train a fresh policy both ways for ``steps`` gradient steps and draw both curves."""
     compute = partial(compute_imitation_vs_pg, expert, steps=steps, seed=seed)
     return Panel("Behaviour cloning vs policy gradient on CartPole",
