@@ -111,9 +111,10 @@ def imitation_vs_pg(expert: nn.Module, n_traj: int = 4, lr: float = 0.04, steps:
     Returns {"bc": Curve, "pg": Curve, "expert_return": (mean, stderr) of the expert data}.
     Pure: the same arguments give the same result. Taught in notebooks/05_imitation_and_partial_observability.ipynb.
     """
-    expert_data = sample_batch(env_id, expert, n_traj=n_traj, seed=10_000 + seed)
-    _, bc = behaviour_cloning(expert_data, env_id, steps=steps, lr=lr, seed=seed)
-    _, pg = policy_gradient_curve(env_id, n_traj=n_traj, steps=steps, lr=lr, seed=seed)
+    with single_thread():
+        expert_data = sample_batch(env_id, expert, n_traj=n_traj, seed=10_000 + seed)
+        _, bc = behaviour_cloning(expert_data, env_id, steps=steps, lr=lr, seed=seed)
+        _, pg = policy_gradient_curve(env_id, n_traj=n_traj, steps=steps, lr=lr, seed=seed)
     return {"bc": bc, "pg": pg, "expert_return": _mean_stderr(expert_data.returns())}
 
 
