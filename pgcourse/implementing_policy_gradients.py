@@ -28,40 +28,18 @@ PANEL_ITERATIONS = 150
 PANEL_ENV_STEPS = 75_000
 
 
-class _BudgetSpent(Exception):
-    pass
-
-
 def train_within(config: TrainConfig, max_env_steps: int | None = None, progress: bool | None = False):
     """train(config), stopped after the first batch that brings the env steps to ≥ max_env_steps.
 
-    Returns ``(policy, history)`` like ``train``. A run stopped by the budget is exactly
-    ``train(config, iterations=len(history))`` (same policy, same History except wall_s), because
-    the budget is checked after the update, in ``train``'s callback. history.solved says whether
+    Returns ``(policy, history)`` like ``train`` (it is ``train`` with ``config.max_env_steps``). A run
+    stopped by the budget is exactly ``train(config, iterations=len(history))`` (same policy, same
+    History except wall_s): the budget is checked after the update. history.solved says whether
     config.target_return was reached first. max_env_steps None: no budget.
     Taught in notebooks/09_implementing_policy_gradients.ipynb and 10_capstone.ipynb.
     """
-    if max_env_steps is None:
-        return train(config, progress=progress)
-    max_env_steps = check_positive_int("max_env_steps", max_env_steps)
-    last = {}
-
-    def stop_when_spent(iteration, batch, history, policy):
-        last["policy"], last["history"] = policy, history
-        if history.env_steps[-1] >= max_env_steps and not _reaches_target(history, config):
-            raise _BudgetSpent
-
-    try:
-        return train(config, progress=progress, callback=stop_when_spent)
-    except _BudgetSpent:
-        policy = last["policy"]
-        policy.eval()
-        return policy, last["history"]
-
-
-def _reaches_target(history: History, config: TrainConfig) -> bool:
-    # train checks the target before the update, so a batch that reaches it ends the run anyway
-    return (config.target_return is not None and math.isnan(history.grad_norm[-1]))
+    if max_env_steps is not None:
+        max_env_steps = check_positive_int("max_env_steps", max_env_steps)
+    return train(replace(config, max_env_steps=max_env_steps), progress=progress)
 
 
 def panel_config(n_traj: int, lr: float, optimizer: str, seed: int = 0, **fields) -> TrainConfig:

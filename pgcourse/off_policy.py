@@ -14,26 +14,19 @@ Taught in notebooks/08_off_policy_importance_sampling.ipynb.
 
 from __future__ import annotations
 
-import collections
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ._validate import check_choice, check_mask, check_positive_int
-from .baselines import ValueBaseline, normalise, time_mean_baseline
-from .batch import Batch, make_vector_env, sample_batch
-from .estimators import pg_pseudo_loss
 from .importance import effective_sample_size, log_ratios
-from .policies import make_policy
 from .returns import reward_to_go
 from .tabular import TabularMDP
-from .train import History, TrainConfig, _progress, make_optimizer
-
-WEIGHTINGS = ("per_decision", "first_order")
+from .train import IMPORTANCE_WEIGHTS as WEIGHTINGS
+from .train import History, TrainConfig, reuse_weights, train  # reuse_weights lives with policy_weights
 
 __all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
            "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse"]
@@ -176,50 +169,6 @@ def trajectory_ratio_second_moment(mdp: TabularMDP, logits, behaviour_logits) ->
 
 # --- reusing a batch for K gradient steps --------------------------------------------------------------------
 
-def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old: Tensor,
-                  baseline_values: Tensor | None = None, weighting: str = "per_decision") -> Tensor:
-    """w_{i,t} = Σ_{t'≥t} γ^{t'-t} r_{i,t'} c_{i,t'} − b_{i,t} c_{i,t},  c_{i,t} = Π_{t''≤t} π'(a_{t''}|s_{t''})/π(a_{t''}|s_{t''}).
-
-    Per-decision importance weights for data sampled by π (logp_old) and the current policy π'
-    (logp_new, detached): each reward is re-weighted by the ratio of everything that led to it, the
-    baseline b_{i,t} (config.baseline: 0, the per-step mean b_t of the batch's Q̂, or
-    ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so it stays unbiased. Then
-    normalised as in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
-    multiplied by c). When logp_new = logp_old every c is 1 and this equals
-    ``pgcourse.train.policy_weights(batch, config, value_fn)`` exactly (same float32 operations).
-    batch: N trajectories; logp_new, logp_old: (N, T). Returns (N, T) float32.
-    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
-    """
-    if config.weights != "reward_to_go":
-        raise ValueError("reuse_weights uses per-decision importance weights, which need weights='reward_to_go' "
-                         f"(got {config.weights!r})")
-    mask = batch.mask
-    check_choice("weighting", weighting, WEIGHTINGS)
-    log_rho = torch.where(mask, logp_new.detach() - logp_old.detach(), torch.zeros((), dtype=logp_new.dtype))
-    log_c = log_rho.to(torch.float64)
-    if weighting == "per_decision":
-        log_c = log_c.cumsum(1)
-    c = log_c.exp().to(batch.rew.dtype)  # 1.0 exactly where log ρ = 0
-    if not torch.isfinite(c[mask]).all():
-        raise ValueError("the importance weights overflowed: the policy moved too far from the one that sampled "
-                         "the batch; use a smaller lr or fewer steps per batch")
-    rtg = batch.reward_to_go(config.gamma)
-    if weighting == "per_decision":
-        weights = reward_to_go(batch.rew * c, mask, config.gamma)
-    else:  # first order: ρ_t Q̂_t
-        weights = rtg * c
-    if config.baseline == "mean":
-        weights = weights - time_mean_baseline(rtg, mask) * c
-    elif config.baseline == "value":
-        if baseline_values is None:
-            raise ValueError("config.baseline is 'value': pass baseline_values = V_φ(s) of shape (N, T)")
-        weights = weights - baseline_values * c
-    weights = torch.where(mask, weights, torch.zeros(()))
-    if config.normalise:
-        weights = normalise(weights, mask)
-    return weights
-
-
 @dataclass
 class ReuseHistory(History):
     """History (one row per batch; loss and grad_norm are those of the first, on-policy step) plus, per batch,
@@ -236,9 +185,9 @@ def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: b
 
     For each batch sampled by π_θ (log π_θ(a|s) kept, detached, as logp_old): K times, recompute
     logp_new = log π_θ'(a|s) with gradients, weights w = ``reuse_weights`` (c = 1 on the first step),
-    and take one optimizer step on the pseudo-loss −(1/N) Σ_i Σ_t logp_new · w. The value baseline,
-    if any, is fitted once per batch after the K steps. With k_steps = 1 this is ``pgcourse.train``
-    and gives the same History (except the wall-clock column) for the same config.
+    and take one optimizer step on the pseudo-loss −(1/N) Σ_i Σ_t logp_new · w. This is
+    ``pgcourse.train`` with ``steps_per_batch=K`` (so K = 1 is exactly ``train``), recording per step
+    how far the policy has moved from the batch's.
     weighting: "per_decision" (unbiased) or "first_order" (w = ρ_t (Q̂_t − b_t), biased, no products of ratios).
     max_env_steps: also stop after the batch that reaches this many environment steps (None: no limit).
     Returns (policy, ReuseHistory). env_steps counts samples, so K > 1 uses each sample K times.
@@ -246,88 +195,18 @@ def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: b
     """
     k_steps = check_positive_int("k_steps", k_steps)
     check_choice("weighting", weighting, WEIGHTINGS)
-    if max_env_steps is not None:
-        max_env_steps = check_positive_int("max_env_steps", max_env_steps)
     config = TrainConfig(**overrides) if config is None else (
         TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate())
-    if config.weights != "reward_to_go":
-        raise ValueError("train_reuse uses per-decision importance weights, which need weights='reward_to_go' "
-                         f"(got {config.weights!r})")
-    start = time.perf_counter()
-    envs = make_vector_env(config.env_id, config.n_traj)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            policy = make_policy(envs.single_observation_space, envs.single_action_space,
-                                 config.policy, config.hidden, log_std_init=config.log_std_init)
-            value_fn = (ValueBaseline(envs.single_observation_space.shape[0], config.hidden,
-                                      config.value_lr, config.value_steps)
-                        if config.baseline == "value" else None)
-        optimizer = make_optimizer(policy.parameters(), config.optimizer, config.lr)
-        seeds = np.random.SeedSequence(config.seed).generate_state(config.iterations)
-        history = ReuseHistory()
-        window = collections.deque(maxlen=max(16, config.n_traj))
-        steps = 0
-        bar = _progress(config.iterations, progress)
-        try:
-            for it in range(config.iterations):
-                batch = sample_batch(envs, policy, seed=int(seeds[it]))
-                rets = batch.returns()
-                window.extend(rets.tolist())
-                steps += batch.n_steps
-                solved = (config.target_return is not None and len(window) >= 16
-                          and float(np.mean(window)) >= config.target_return)
-                with torch.no_grad():
-                    logp_old = policy.log_prob(batch.obs, batch.act)
-                    values = value_fn(batch.obs) if value_fn is not None else None
-                    entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
-                first_loss, grad_norm, log_ratio_row, ess_row = math.nan, math.nan, [], []
-                for k in range(1 if solved else k_steps):
-                    logp = policy.log_prob(batch.obs, batch.act)
-                    log_c = log_ratios(logp, logp_old, batch.mask).sum(1)  # log c_{i,T_i}
-                    log_ratio_row.append(float(log_c.abs().max()))
-                    ess_row.append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
-                    weights = reuse_weights(batch, config, logp.detach(), logp_old, values, weighting)
-                    loss = pg_pseudo_loss(logp, weights, batch.mask)
-                    if not torch.isfinite(loss):
-                        raise ValueError(f"training diverged: the loss became {float(loss.detach())} at iteration "
-                                         f"{it}, step {k} (lr={config.lr}); use a smaller lr")
-                    if k == 0:
-                        first_loss = float(loss.detach())
-                    if solved:  # check before the update: keep the policy that reached the target
-                        break
-                    optimizer.zero_grad()
-                    loss.backward()
-                    norm = float(torch.linalg.vector_norm(
-                        torch.stack([p.grad.norm() for p in policy.parameters() if p.grad is not None])))
-                    if not math.isfinite(norm):
-                        raise ValueError(f"training diverged: the gradient norm became {norm} at iteration {it}, "
-                                         f"step {k} (lr={config.lr}); use a smaller lr")
-                    if k == 0:
-                        grad_norm = norm
-                    optimizer.step()
-                if value_fn is not None and not solved:
-                    value_fn.fit(batch.obs, batch.reward_to_go(config.gamma), batch.mask)
-                n = len(rets)
-                history.append(iteration=it, mean_return=float(rets.mean()),
-                               stderr_return=float(rets.std() / math.sqrt(n)) if n > 1 else 0.0,
-                               recent_return=float(np.mean(window)),
-                               env_steps=steps, wall_s=time.perf_counter() - start,
-                               loss=first_loss, grad_norm=grad_norm, entropy=entropy)
-                history.max_log_ratio.append(log_ratio_row)
-                history.ess_fraction.append(ess_row)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(ret=f"{history.mean_return[-1]:.1f}", steps=steps)
-                if solved:
-                    history.solved = True
-                    break
-                if max_env_steps is not None and steps >= max_env_steps:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-    finally:
-        envs.close()
-    policy.eval()
-    return policy, history
+    config = replace(config, steps_per_batch=k_steps, importance_weights=weighting, max_env_steps=max_env_steps)
+    max_log_ratio, ess_fraction = [], []
+
+    def record(iteration, k, batch, logp, logp_old):
+        if k == 0:
+            max_log_ratio.append([])
+            ess_fraction.append([])
+        log_c = log_ratios(logp, logp_old, batch.mask).sum(1)  # log c_{i,T_i}
+        max_log_ratio[-1].append(float(log_c.abs().max()))
+        ess_fraction[-1].append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
+
+    policy, history = train(config, progress=progress, on_step=record)
+    return policy, ReuseHistory(**asdict(history), max_log_ratio=max_log_ratio, ess_fraction=ess_fraction)

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ._validate import check_choice, check_gamma, check_lr, check_positive_int
 from .baselines import ValueBaseline, normalise, time_mean_baseline
+from .returns import reward_to_go
 from .batch import Batch, check_env_id, make_vector_env, sample_batch
 from .estimators import pg_pseudo_loss
 from .policies import make_policy
@@ -32,6 +33,7 @@ from .policies import make_policy
 WEIGHTS = ("total_return", "reward_to_go")
 BASELINES = ("none", "mean", "value")
 OPTIMIZERS = ("sgd", "adam")
+IMPORTANCE_WEIGHTS = ("per_decision", "first_order")
 
 
 @dataclass
@@ -79,6 +81,14 @@ class TrainConfig:
     """Learning rate of the value baseline (baseline="value")."""
     value_steps: int = 5
     """Adam steps per batch fitting the value baseline."""
+    steps_per_batch: int = 1
+    """K, gradient steps per batch. 1 is plain on-policy REINFORCE (the default); K > 1 reuses each
+    batch, weighting steps 2…K with importance weights against the policy that sampled it (notebook 08)."""
+    importance_weights: str = "per_decision"
+    """How steps 2…K of a reused batch are weighted: "per_decision" (unbiased) or "first_order"
+    (ρ_t · Q̂_t, biased unless the policy barely moved)."""
+    max_env_steps: int | None = None
+    """Also stop after the batch that brings the environment steps to at least this (None: no budget)."""
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -93,6 +103,13 @@ class TrainConfig:
         check_choice("policy", self.policy, ("auto", "categorical", "gaussian"))
         check_positive_int("n_traj", self.n_traj)
         check_positive_int("iterations", self.iterations)
+        check_positive_int("steps_per_batch", self.steps_per_batch)
+        check_choice("importance_weights", self.importance_weights, IMPORTANCE_WEIGHTS)
+        if self.steps_per_batch > 1 and self.weights != "reward_to_go":
+            raise ValueError(f"steps_per_batch={self.steps_per_batch} reuses batches with per-decision importance "
+                             f"weights, which need weights='reward_to_go' (got {self.weights!r})")
+        if self.max_env_steps is not None:
+            check_positive_int("max_env_steps", self.max_env_steps)
         check_lr(self.lr)
         check_lr(self.value_lr)
         check_gamma(self.gamma)
@@ -188,6 +205,50 @@ def policy_weights(batch: Batch, config: TrainConfig, value_fn: ValueBaseline | 
     return weights
 
 
+def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old: Tensor,
+                  baseline_values: Tensor | None = None, weighting: str = "per_decision") -> Tensor:
+    """w_{i,t} = Σ_{t'≥t} γ^{t'-t} r_{i,t'} c_{i,t'} − b_{i,t} c_{i,t},  c_{i,t} = Π_{t''≤t} π'(a_{t''}|s_{t''})/π(a_{t''}|s_{t''}).
+
+    Per-decision importance weights for data sampled by π (logp_old) and the current policy π'
+    (logp_new, detached): each reward is re-weighted by the ratio of everything that led to it, the
+    baseline b_{i,t} (config.baseline: 0, the per-step mean b_t of the batch's Q̂, or
+    ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so it stays unbiased. Then
+    normalised as in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
+    multiplied by c). When logp_new = logp_old every c is 1 and this equals
+    ``pgcourse.train.policy_weights(batch, config, value_fn)`` exactly (same float32 operations).
+    batch: N trajectories; logp_new, logp_old: (N, T). Returns (N, T) float32.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    if config.weights != "reward_to_go":
+        raise ValueError("reuse_weights uses per-decision importance weights, which need weights='reward_to_go' "
+                         f"(got {config.weights!r})")
+    mask = batch.mask
+    check_choice("weighting", weighting, IMPORTANCE_WEIGHTS)
+    log_rho = torch.where(mask, logp_new.detach() - logp_old.detach(), torch.zeros((), dtype=logp_new.dtype))
+    log_c = log_rho.to(torch.float64)
+    if weighting == "per_decision":
+        log_c = log_c.cumsum(1)
+    c = log_c.exp().to(batch.rew.dtype)  # 1.0 exactly where log ρ = 0
+    if not torch.isfinite(c[mask]).all():
+        raise ValueError("the importance weights overflowed: the policy moved too far from the one that sampled "
+                         "the batch; use a smaller lr or fewer steps per batch")
+    rtg = batch.reward_to_go(config.gamma)
+    if weighting == "per_decision":
+        weights = reward_to_go(batch.rew * c, mask, config.gamma)
+    else:  # first order: ρ_t Q̂_t
+        weights = rtg * c
+    if config.baseline == "mean":
+        weights = weights - time_mean_baseline(rtg, mask) * c
+    elif config.baseline == "value":
+        if baseline_values is None:
+            raise ValueError("config.baseline is 'value': pass baseline_values = V_φ(s) of shape (N, T)")
+        weights = weights - baseline_values * c
+    weights = torch.where(mask, weights, torch.zeros(()))
+    if config.normalise:
+        weights = normalise(weights, mask)
+    return weights
+
+
 def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
     check_choice("optimizer", name, OPTIMIZERS)
     return torch.optim.Adam(params, lr=lr) if name == "adam" else torch.optim.SGD(params, lr=lr)
@@ -218,21 +279,23 @@ def single_thread():
         torch.set_num_threads(previous)
 
 
-def train(config: TrainConfig | None = None, progress: bool | None = None, callback=None, **overrides):
+def train(config: TrainConfig | None = None, progress: bool | None = None, callback=None, on_step=None,
+          **overrides):
     """Train a policy with REINFORCE; returns ``(policy, history)``.
 
     ``train(TrainConfig(n_traj=32))`` or ``train(n_traj=32)``. progress: a tqdm bar
     (None = auto: shown in notebooks and terminals). callback(iteration, batch, history, policy)
-    is called after each batch (after the update). Raises ValueError for a bad config and when the
-    loss becomes NaN or infinite (lower the learning rate).
+    is called after each batch (after the update); on_step(iteration, k, batch, logp, logp_old) before each
+    of the K gradient steps on a batch (logp_old: the sampling policy's log-probabilities, detached).
+    Raises ValueError for a bad config and when the loss becomes NaN or infinite (lower the learning rate).
     """
     config = TrainConfig(**overrides) if config is None else (
         TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate())
     with single_thread():
-        return _train(config, progress, callback)
+        return _train(config, progress, callback, on_step)
 
 
-def _train(config: TrainConfig, progress, callback):
+def _train(config: TrainConfig, progress, callback, on_step):
     start = time.perf_counter()
     envs = make_vector_env(config.env_id, config.n_traj)
     try:
@@ -257,32 +320,49 @@ def _train(config: TrainConfig, progress, callback):
                 steps += batch.n_steps
                 solved = (config.target_return is not None and len(window) >= 16
                           and float(np.mean(window)) >= config.target_return)
-                weights = policy_weights(batch, config, value_fn)
-                logp = policy.log_prob(batch.obs, batch.act)
-                loss = pg_pseudo_loss(logp, weights, batch.mask)
-                if not torch.isfinite(loss):
-                    raise ValueError(f"training diverged: the loss became {float(loss.detach())} at iteration {it} "
-                                     f"(lr={config.lr}, optimizer={config.optimizer}); use a smaller lr")
                 with torch.no_grad():
-                    entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
-                grad_norm = float("nan")
-                if not solved:  # check before the update: keep the policy that reached the target
+                    values = value_fn(batch.obs) if value_fn is not None else None
+                    logp_old = policy.log_prob(batch.obs, batch.act)  # the sampling policy's, for steps 2…K
+                first_loss, grad_norm = math.nan, math.nan
+                # K gradient steps on this batch; the first is on-policy, later ones importance-weighted
+                for k in range(1 if solved else config.steps_per_batch):
+                    logp = policy.log_prob(batch.obs, batch.act)
+                    if k == 0:
+                        weights = policy_weights(batch, config, value_fn)
+                    else:
+                        weights = reuse_weights(batch, config, logp.detach(), logp_old, values,
+                                                config.importance_weights)
+                    loss = pg_pseudo_loss(logp, weights, batch.mask)
+                    where = f"iteration {it}" + (f", step {k}" if config.steps_per_batch > 1 else "")
+                    if not torch.isfinite(loss):
+                        raise ValueError(f"training diverged: the loss became {float(loss.detach())} at {where} "
+                                         f"(lr={config.lr}, optimizer={config.optimizer}); use a smaller lr")
+                    if k == 0:
+                        first_loss = float(loss.detach())
+                        with torch.no_grad():  # of the policy that sampled the batch
+                            entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
+                    if on_step is not None:
+                        on_step(it, k, batch, logp.detach(), logp_old)
+                    if solved:  # check before the update: keep the policy that reached the target
+                        break
                     optimizer.zero_grad()
                     loss.backward()
-                    grad_norm = float(torch.linalg.vector_norm(
+                    norm = float(torch.linalg.vector_norm(
                         torch.stack([p.grad.norm() for p in policy.parameters() if p.grad is not None])))
-                    if not math.isfinite(grad_norm):
-                        raise ValueError(f"training diverged: the gradient norm became {grad_norm} at iteration "
-                                         f"{it} (lr={config.lr}); use a smaller lr")
+                    if not math.isfinite(norm):
+                        raise ValueError(f"training diverged: the gradient norm became {norm} at {where} "
+                                         f"(lr={config.lr}); use a smaller lr")
+                    if k == 0:
+                        grad_norm = norm
                     optimizer.step()
-                    if value_fn is not None:
-                        value_fn.fit(batch.obs, batch.reward_to_go(config.gamma), batch.mask)
+                if value_fn is not None and not solved:
+                    value_fn.fit(batch.obs, batch.reward_to_go(config.gamma), batch.mask)
                 n = len(rets)
                 history.append(iteration=it, mean_return=float(rets.mean()),
                                stderr_return=float(rets.std() / math.sqrt(n)) if n > 1 else 0.0,
                                recent_return=float(np.mean(window)),
                                env_steps=steps, wall_s=time.perf_counter() - start,
-                               loss=float(loss.detach()), grad_norm=grad_norm, entropy=entropy)
+                               loss=first_loss, grad_norm=grad_norm, entropy=entropy)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(ret=f"{history.mean_return[-1]:.1f}", steps=steps)
@@ -293,6 +373,8 @@ def _train(config: TrainConfig, progress, callback):
                     if bar is not None:  # finished early: show the bar complete, not failed
                         bar.total = bar.n
                         bar.refresh()
+                    break
+                if config.max_env_steps is not None and steps >= config.max_env_steps:
                     break
         finally:
             if bar is not None:

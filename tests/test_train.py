@@ -113,3 +113,34 @@ def test_nan_loss_is_a_clear_error():
                       weights="total_return", iterations=20, n_traj=4)
     with pytest.raises(ValueError, match=r"training diverged: the (loss|gradient norm) became (nan|inf).*use a smaller lr"):
         train(cfg, progress=False)
+
+
+def test_env_step_budget_stops_after_the_batch_that_spends_it():
+    _, history = train(TrainConfig(seed=1, iterations=100, max_env_steps=1000), progress=False)
+    assert history.env_steps[-1] >= 1000 > history.env_steps[-2]
+    again = train(TrainConfig(seed=1, iterations=len(history)), progress=False)[1]
+    assert again.mean_return == history.mean_return and again.loss == history.loss
+
+
+def test_steps_per_batch_one_is_plain_reinforce_and_more_reuses_the_batch():
+    plain = train(TrainConfig(seed=2, iterations=3), progress=False)[1]
+    k1 = train(TrainConfig(seed=2, iterations=3, steps_per_batch=1), progress=False)[1]
+    assert plain.loss == k1.loss
+    seen = []
+    train(TrainConfig(seed=2, iterations=2, steps_per_batch=3), progress=False,
+          on_step=lambda it, k, batch, logp, logp_old: seen.append((it, k, bool(torch.equal(logp, logp_old)))))
+    # step 0 is on-policy (ratios exactly 1); steps 1 and 2 see a policy that has moved
+    assert [(it, k) for it, k, _ in seen] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert [same for _, k, same in seen if k == 0] == [True, True]
+    assert not any(same for _, k, same in seen if k > 0)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"steps_per_batch": 0}, "steps_per_batch must be ≥ 1, got 0"),
+    ({"steps_per_batch": 2, "weights": "total_return"}, "need weights='reward_to_go'"),
+    ({"importance_weights": "trajectory"}, "importance_weights must be one of 'per_decision', 'first_order'"),
+    ({"max_env_steps": 0}, "max_env_steps must be ≥ 1, got 0"),
+])
+def test_bad_reuse_settings(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**overrides)
