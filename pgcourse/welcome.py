@@ -55,23 +55,3 @@ class LeanController:
     def __call__(self, obs) -> int:
         """The action for one observation, as a Python int (for a plain ``env.step`` loop)."""
         return int(self.mode(torch.as_tensor(obs)))
-
-
-class InlineGif:
-    """An animated GIF that shows everywhere: JupyterLab, and the static site (nbconvert has no image/gif renderer).
-
-    Wraps an IPython ``Image`` from ``render.animate``; its display bundle holds the GIF both as
-    ``image/gif`` and as an HTML ``<img>`` with a data URI (preferred by JupyterLab and nbconvert alike).
-    """
-
-    def __init__(self, image, alt: str = "animation"):
-        self.image, self.alt = image, str(alt)
-        self.metadata = dict(getattr(image, "metadata", None) or {})
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        import base64
-        import html
-
-        data = base64.b64encode(self.image.data).decode("ascii")
-        tag = f'<img src="data:image/gif;base64,{data}" alt="{html.escape(self.alt)}"/>'
-        return {"image/gif": data, "text/html": tag, "text/plain": f"<GIF: {html.escape(self.alt)}>"}

@@ -113,16 +113,3 @@ def test_manual_episode_matches_sample_batch():
     n, terminated, truncated = episode_length_reference(env, LeanController(0.5), seed=0)
     env.close()
     assert (n, terminated, truncated) == (500, False, True)
-
-
-def test_inline_gif_shows_as_image_and_as_html():
-    import base64
-
-    from pgcourse.render import animate
-    from pgcourse.welcome import InlineGif
-
-    gif = InlineGif(animate("CartPole-v1", UniformRandomPolicy(2), seed=0, every=4), "random agent")
-    bundle = gif._repr_mimebundle_()
-    assert base64.b64decode(bundle["image/gif"])[:3] == b"GIF"
-    assert bundle["text/html"].startswith('<img src="data:image/gif;base64,' + bundle["image/gif"][:20])
-    assert gif.metadata["return"] > 0
