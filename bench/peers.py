@@ -17,7 +17,9 @@ Systems (hyperparameters are the constants below, with their sources):
 
 The criterion is checked where each system can stop: SB3 after every vector-env step (callback
 on the Monitor episode infos), pgcourse and Tianshou after every batch of whole episodes (before
-the update). Statistics in the table are over the solved seeds.
+the update). Statistics in the table are over the solved seeds. Every system runs torch on the
+same number of threads (--torch-threads, default 1: pgcourse's train runs on one thread itself,
+and on a shared 2-core machine a 2-thread torch slows these tiny networks by up to 20x).
 
     .venv-bench/bin/python bench/peers.py
     .venv-bench/bin/python bench/peers.py --seeds 0 1 --systems pgcourse ppo --json out.json
@@ -396,6 +398,26 @@ def _pgcourse_config(args) -> dict:
         return {}
 
 
+def warm_up():
+    """Untimed: the imports that torch and gymnasium make on first use, not at import time.
+
+    torch's first optimizer construction imports torch._dynamo (~800 modules, 1-3 s here); without
+    this it would land in whichever run builds the first optimizer of the process.
+    """
+    import gymnasium as gym
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(2))
+    for optimizer in (torch.optim.Adam([param], lr=1e-3), torch.optim.RMSprop([param], lr=1e-3)):
+        optimizer.zero_grad()
+        (param ** 2).sum().backward()
+        optimizer.step()
+    gym.make(ENV_ID).close()
+    spec = gym.spec(ENV_ID)
+    if spec.vector_entry_point is not None:
+        gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point").close()
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -408,6 +430,9 @@ def parse_args(argv=None):
                         help="wall-second cap of one SB3 or Tianshou run (default 300)")
     parser.add_argument("--tianshou-max-steps", type=int, default=TIANSHOU_MAX_STEPS,
                         help=f"env-step budget of one Tianshou run (default {TIANSHOU_MAX_STEPS})")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch.set_num_threads for every system (default 1, as pgcourse's train uses; "
+                             "0 = leave torch's default)")
     parser.add_argument("--pg-iterations", type=int, default=PGCOURSE_ITERATIONS,
                         help=f"iteration budget of one pgcourse run (default {PGCOURSE_ITERATIONS})")
     return parser.parse_args(argv)
@@ -425,6 +450,11 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
+    if args.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    warm_up()
     info = machine_info()
     print(machine_line(info), flush=True)
     if info["loadavg_start"][0] > 0.5:
