@@ -197,7 +197,7 @@ def test_panel_trains_redraws_and_matches_a_direct_train_call():
     panel.run()
     first = panel.png
     assert first[:4] == b"\x89PNG"
-    direct = train(panel_config(8, 0.06, "adam", 0), progress=False)[1]
+    direct = train(panel_config(8, TrainConfig().lr, "adam", 0), progress=False)[1]   # the panel starts at the defaults
     assert panel.result.history.solved and direct.solved
     _same_rows(panel.result.history, direct)
 

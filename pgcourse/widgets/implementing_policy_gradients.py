@@ -17,7 +17,7 @@ from ..train import History, TrainConfig
 from . import Panel, choice, lr_slider, n_slider
 
 
-def train_curve(n_traj: int = 8, lr: float = 0.06, optimizer: str = "adam", seed: int = 0,
+def train_curve(n_traj: int = 8, lr: float = TrainConfig.lr, optimizer: str = "adam", seed: int = 0,
                 progress: bool | None = True) -> Run:
     """Run(config, history) of train(TrainConfig(n_traj=N, lr=α, optimizer=…, seed=seed,
     target_return=475, iterations=150)), stopped after 75k env steps at the latest
@@ -70,11 +70,11 @@ def draw_runs(fig, run: Run, earlier: list, label: Callable[[TrainConfig], str])
 
 
 def label_run(config: TrainConfig) -> str:
-    """'N=8, adam α=0.06'."""
+    """'N=8, adam α=0.04'."""
     return f"N={config.n_traj}, {config.optimizer} α={config.lr:.2g}"
 
 
-def implementing_panel(n_traj: int = 8, lr: float = 0.06, optimizer: str = "adam", keep: int = 4) -> Panel:
+def implementing_panel(n_traj: int = 8, lr: float = TrainConfig.lr, optimizer: str = "adam", keep: int = 4) -> Panel:
     """Panel: N, α, optimizer → train CartPole-v1 (train_curve) → learning curve beside the last ``keep`` runs."""
     controls = {"n_traj": n_slider(n_traj, min=1, max=256),
                 "lr": lr_slider(lr, min_exp=-3, max_exp=0),
