@@ -1,0 +1,81 @@
+"""Every notebook follows the course's shape: goals, seeded setup, panel, summary, exercises, small images."""
+
+import re
+import struct
+import base64
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ["00_welcome", "01_estimating_J", "02_log_derivative_trick", "03_reinforce", "04_continuous_actions",
+         "05_imitation_and_partial_observability", "06_causality_reward_to_go", "07_baselines",
+         "08_off_policy_importance_sampling", "09_implementing_policy_gradients", "10_capstone"]
+
+
+def load(name):
+    return nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+
+
+def test_the_course_is_exactly_these_notebooks():
+    assert sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")) == NAMES
+
+
+def _png_dpi(data: bytes):
+    """(x, y) pixels per inch from the PNG's pHYs chunk, or None."""
+    at = data.find(b"pHYs")
+    if at < 0:
+        return None
+    x, y, unit = struct.unpack(">IIB", data[at + 4:at + 13])
+    return (x * 0.0254, y * 0.0254) if unit == 1 else None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_shape(name):
+    nb = load(name)
+    cells = nb.cells
+    md = [c.source for c in cells if c.cell_type == "markdown"]
+    code = [c for c in cells if c.cell_type == "code"]
+    assert re.match(rf"# {name[:2]} · \S", md[0]), "title cell '# NN · Title'"
+    assert "Learning goals" in md[0] and "Prerequisites" in md[0]
+    assert any(m.lstrip().startswith("## Summary") for m in md)
+    assert any(m.lstrip().startswith("## Exercises") for m in md)
+    setup = code[0].source
+    for needed in ("SEED = 0", "torch.manual_seed(SEED)", "torch.set_num_threads(1)", 'figure.dpi"] = 100'):
+        assert needed in setup, f"first code cell sets {needed!r}"
+    assert sum(c.source.count("### BEGIN SOLUTION") for c in code) >= 2, "2-4 exercises with solutions"
+    assert any("NBVAL_CHECK_OUTPUT" in c.source for c in code), "the lesson's numbers are checked by nbval"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in cells:
+        assert "slide_type" in cell.metadata.get("slideshow", {}), f"slide metadata on every cell: {cell.source[:40]!r}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_outputs_executed_in_order_without_errors(name):
+    code = [c for c in load(name).cells if c.cell_type == "code"]
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), "executed top to bottom once, outputs stored"
+    for cell in code:
+        for output in cell.outputs:
+            assert output.output_type != "error", f"error output in {cell.source[:60]!r}"
+            assert "Traceback" not in "".join(output.get("text", ""))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_images_are_small_png(name):
+    images = [base64.b64decode(o.data["image/png"]) for c in load(name).cells if c.cell_type == "code"
+              for o in c.outputs if "image/png" in o.get("data", {})]
+    assert images, "every notebook shows at least one figure"
+    for data in images:
+        dpi = _png_dpi(data)
+        assert dpi is not None and max(dpi) <= 100.5, f"PNG at dpi {dpi}"
+        width, height = struct.unpack(">II", data[16:24])
+        assert width <= 1100 and height <= 800, (width, height)
+
+
+@pytest.mark.parametrize("name", NAMES[1:])
+def test_interactive_notebooks_have_a_panel_with_a_static_figure(name):
+    sources = "\n".join(c.source for c in load(name).cells if c.cell_type == "code")
+    assert "display(panel" in sources and ".snapshot()" in sources
+    assert re.search(r"from pgcourse\.widgets\.\w+ import", sources), "the panel comes from pgcourse.widgets"
