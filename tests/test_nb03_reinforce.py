@@ -173,7 +173,7 @@ def test_run_label_says_when_a_run_solved_or_not():
         def __len__(self):
             return 2
 
-    values = {"n_traj": 8, "lr": 0.06, "seed": 0}
-    assert run_label(values, H()) == "N=8, α=0.06, seed 0: 475 after 18,798 steps"
+    values = {"n_traj": 8, "lr": 0.04, "seed": 0}
+    assert run_label(values, H()) == "N=8, α=0.04, seed 0: 475 after 18,798 steps"
     H.solved = False
-    assert run_label(values, H()) == "N=8, α=0.06, seed 0: 480 after 2 it."
+    assert run_label(values, H()) == "N=8, α=0.04, seed 0: 480 after 2 it."

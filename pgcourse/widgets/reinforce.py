@@ -10,8 +10,11 @@ from . import Panel, int_slider, lr_slider, n_slider
 TARGET_RETURN = 475.0
 """CartPole-v1 counts as solved at a mean return of 475 (the episode is cut at 500)."""
 
+DEFAULTS = TrainConfig()
+"""The trainer's defaults: the panel starts from TrainConfig().n_traj and TrainConfig().lr."""
 
-def train_cartpole(n_traj: int = 8, lr: float = 0.06, seed: int = 0, iterations: int = 60,
+
+def train_cartpole(n_traj: int = DEFAULTS.n_traj, lr: float = DEFAULTS.lr, seed: int = 0, iterations: int = 60,
                    progress: bool = True) -> History:
     """History of train(TrainConfig(n_traj=N, lr=α, seed, target_return=475, iterations)) on CartPole-v1.
 
@@ -26,16 +29,18 @@ def train_cartpole(n_traj: int = 8, lr: float = 0.06, seed: int = 0, iterations:
 
 
 def run_label(values: dict, history: History) -> str:
-    """'N=8, α=0.06, seed 0: 475 after 18,798 steps' (or the final return when not solved)."""
+    """'N=8, α=0.04, seed 0: 475 after 29,387 steps' (or the final return when not solved)."""
     head = f"N={values['n_traj']}, α={values['lr']:.2g}, seed {values['seed']}"
     if history.solved:
         return f"{head}: 475 after {history.env_steps[-1]:,} steps"
     return f"{head}: {history.final_return:.0f} after {len(history)} it."
 
 
-def reinforce_panel(n_traj: int = 8, lr: float = 0.06, seed: int = 0, iterations: int = 60, keep: int = 3) -> Panel:
+def reinforce_panel(n_traj: int = DEFAULTS.n_traj, lr: float = DEFAULTS.lr, seed: int = 0, iterations: int = 60,
+                    keep: int = 3) -> Panel:
     """N, α, seed, iteration cap → train on CartPole-v1 → learning curves of this and the last ``keep`` runs.
 
+    N and α start at TrainConfig's defaults.
     Taught in notebooks/03_reinforce.ipynb.
     """
     controls = {"n_traj": n_slider(n_traj, 1, 256), "lr": lr_slider(lr, -3, 0),
