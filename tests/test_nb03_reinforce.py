@@ -13,15 +13,6 @@ from pgcourse.reinforce import reinforce_step, three_trajectories, trajectory_lo
 from pgcourse.widgets.reinforce import TARGET_RETURN, reinforce_panel, run_label, train_cartpole
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks run faster (and steadier on a busy machine) on one thread, as in the notebook."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- the seed's example: one exact REINFORCE step on a tabular policy --------------------------------------------
 
 def test_trajectory_log_prob_is_the_sum_of_the_steps_log_probabilities():

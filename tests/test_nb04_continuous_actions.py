@@ -21,15 +21,6 @@ def _spd(k, seed):
     return root @ root.T + 0.3 * torch.eye(k, dtype=torch.float64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks run faster (and steadier on a busy machine) on one thread, as in the notebook."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- log-density and score -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("k, batch", [(1, ()), (2, (5,)), (4, (3, 2))])
