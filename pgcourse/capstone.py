@@ -20,7 +20,7 @@ import torch
 from .train import TrainConfig, train
 
 # Each row switches on one more ingredient; the last swaps Adam for SGD (at α = 0.3, the best SGD α of
-# notebook 09's grid). Every other field is TrainConfig()'s default (N = 8, Adam α = 0.06, γ = 0.995).
+# notebook 09's grid). Every other field is TrainConfig()'s default (N = 8, Adam, its lr, γ = 0.995).
 ABLATION = (
     ("total return R(τ)", {"weights": "total_return", "baseline": "none", "normalise": False}),
     ("+ reward-to-go", {"weights": "reward_to_go", "baseline": "none", "normalise": False}),
@@ -163,6 +163,10 @@ def peer_rows(data: dict) -> list[dict]:
     return rows
 
 
+def _threads(n) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
 def machine_line(info: dict) -> str:
     """The machine the benchmark ran on, in bench/peers.py's words."""
     libs = ", ".join(f"{k} {info[k]}" for k in ("gymnasium", "numpy", "pgcourse", "stable_baselines3", "tianshou")
@@ -171,7 +175,7 @@ def machine_line(info: dict) -> str:
     end = info.get("loadavg_end")
     git = f" (git {info['pgcourse_git']})" if info.get("pgcourse_git") else ""
     return (f"machine: nproc {info.get('nproc')}, {info.get('cpu')}, python {info.get('python')}, "
-            f"torch {info.get('torch')} ({info.get('torch_threads')} threads), {libs}{git}; load average at "
+            f"torch {info.get('torch')} ({_threads(info.get('torch_threads'))}), {libs}{git}; load average at "
             f"start {load}" + (", at end " + "/".join(f"{x:.2f}" for x in end) if end else ""))
 
 

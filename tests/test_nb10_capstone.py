@@ -191,9 +191,9 @@ def test_capstone_panel_trains_redraws_and_matches_a_direct_train_call():
     panel = capstone_panel()
     panel.run()
     first = panel.png
-    direct = train(panel_config(8, 0.06, "adam", 0), progress=False)[1]
+    direct = train(panel_config(8, TrainConfig().lr, "adam", 0), progress=False)[1]   # the panel starts at the defaults
     _same_rows(panel.result.history, direct)
-    assert label_configuration(panel.result.config) == "Q̂ − mean b, normalised, adam α=0.06, N=8"
+    assert label_configuration(panel.result.config) == f"Q̂ − mean b, normalised, adam α={TrainConfig().lr:.2g}, N=8"
 
     panel.set(weights="total_return", baseline="none", normalise=False, optimizer="sgd", n_traj=4, lr=1.0)
     panel.button.click()

@@ -16,7 +16,7 @@ from .implementing_policy_gradients import draw_runs
 
 
 def train_configuration(weights: str = "reward_to_go", baseline: str = "mean", normalise: bool = True,
-                        optimizer: str = "adam", n_traj: int = 8, lr: float = 0.06, seed: int = 0,
+                        optimizer: str = "adam", n_traj: int = 8, lr: float = TrainConfig.lr, seed: int = 0,
                         progress: bool | None = True) -> Run:
     """Run(config, history) of train(TrainConfig(weights, baseline, normalise, optimizer, N, α, seed,
     target_return=475, iterations=150)), stopped after 75k env steps at the latest
@@ -27,7 +27,7 @@ def train_configuration(weights: str = "reward_to_go", baseline: str = "mean", n
 
 
 def label_configuration(config: TrainConfig) -> str:
-    """'Q̂ − mean b, normalised, adam α=0.06, N=8'."""
+    """'Q̂ − mean b, normalised, adam α=0.04, N=8'."""
     weights = "R(τ)" if config.weights == "total_return" else "Q̂"
     baseline = {"none": "", "mean": " − mean b", "value": " − V(s)"}[config.baseline]
     norm = ", normalised" if config.normalise else ""
@@ -35,7 +35,7 @@ def label_configuration(config: TrainConfig) -> str:
 
 
 def capstone_panel(weights: str = "reward_to_go", baseline: str = "mean", normalise: bool = True,
-                   optimizer: str = "adam", n_traj: int = 8, lr: float = 0.06, keep: int = 5) -> Panel:
+                   optimizer: str = "adam", n_traj: int = 8, lr: float = TrainConfig.lr, keep: int = 5) -> Panel:
     """Panel: ingredients, N, α → train CartPole-v1 (train_configuration) → learning curves of this and
     the last ``keep`` runs."""
     controls = {"weights": choice(["total_return", "reward_to_go"], weights, "weights"),
