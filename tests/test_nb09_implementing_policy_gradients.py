@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import assert_same_history
 from pgcourse import TrainConfig, sample_batch, train
 from pgcourse.checks.implementing_policy_gradients import (check_pseudo_loss, check_seed_pg_loss,
                                                            pseudo_loss_reference, seed_pg_loss_reference)
@@ -14,29 +15,6 @@ from pgcourse.estimators import gradient_samples, pg_pseudo_loss
 from pgcourse.implementing_policy_gradients import (PANEL_ENV_STEPS, gradient_noise, learning_rate_grid,
                                                     one_step_change, panel_config, policy_after, train_within)
 from pgcourse.widgets.implementing_policy_gradients import implementing_panel, train_curve
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As in the notebook: one torch thread (these small networks run many times faster on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _rows(history):
-    """History rows without the wall-clock column (the only one that differs between equal runs)."""
-    return [{k: v for k, v in row.items() if k != "wall_s"} for row in history.rows()]
-
-
-def _same_rows(a, b):
-    ra, rb = _rows(a), _rows(b)
-    assert len(ra) == len(rb)
-    for x, y in zip(ra, rb):
-        assert x.keys() == y.keys()
-        for key in x:
-            assert (math.isnan(x[key]) and math.isnan(y[key])) or x[key] == y[key], key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +92,7 @@ def test_train_within_equals_train_with_that_many_iterations():
     policy, history = train_within(config, max_env_steps=1500)
     assert not history.solved and history.env_steps[-1] >= 1500 and history.env_steps[-2] < 1500
     direct_policy, direct = train(replace(config, iterations=len(history)), progress=False)
-    _same_rows(history, direct)
+    assert_same_history(history, direct)
     for p, q in zip(policy.parameters(), direct_policy.parameters()):
         assert torch.equal(p, q)
 
@@ -125,7 +103,7 @@ def test_train_within_leaves_a_solved_run_alone():
     assert direct.solved
     _, history = train_within(config, max_env_steps=direct.env_steps[-1])  # the budget ends where it solves
     assert history.solved
-    _same_rows(history, direct)
+    assert_same_history(history, direct)
 
 
 def test_one_step_change_oracles():
@@ -199,7 +177,7 @@ def test_panel_trains_redraws_and_matches_a_direct_train_call():
     assert first[:4] == b"\x89PNG"
     direct = train(panel_config(8, TrainConfig().lr, "adam", 0), progress=False)[1]   # the panel starts at the defaults
     assert panel.result.history.solved and direct.solved
-    _same_rows(panel.result.history, direct)
+    assert_same_history(panel.result.history, direct)
 
     panel.set(n_traj=4, lr=1.0, optimizer="sgd")   # a bad setting: it must stop quickly too
     panel.button.click()
@@ -207,9 +185,9 @@ def test_panel_trains_redraws_and_matches_a_direct_train_call():
     run = panel.result
     assert (run.config.n_traj, run.config.lr, run.config.optimizer) == (4, 1.0, "sgd")
     expected = train_curve(4, 1.0, "sgd", progress=False).history
-    _same_rows(run.history, expected)
+    assert_same_history(run.history, expected)
     # the budget: stopped by 475, the iteration cap, or the first batch past the env-step budget
     if not run.history.solved and len(run.history) < run.config.iterations:
         assert run.history.env_steps[-1] >= PANEL_ENV_STEPS > run.history.env_steps[-2]
     direct = train(replace(run.config, iterations=len(run.history)), progress=False)[1]
-    _same_rows(run.history, direct)
+    assert_same_history(run.history, direct)

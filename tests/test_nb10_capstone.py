@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import assert_same_history
 from pgcourse import TrainConfig, train
 from pgcourse.baselines import normalise
 from pgcourse.capstone import (PEERS_JSON, ablation, format_ablation, load_peers, machine_line, peer_rows,
@@ -18,27 +19,6 @@ from pgcourse.implementing_policy_gradients import panel_config
 from pgcourse.widgets.capstone import capstone_panel, label_configuration, train_configuration
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As in the notebook: one torch thread (these small networks run many times faster on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _rows(history):
-    return [{k: v for k, v in row.items() if k != "wall_s"} for row in history.rows()]
-
-
-def _same_rows(a, b):
-    ra, rb = _rows(a), _rows(b)
-    assert len(ra) == len(rb)
-    for x, y in zip(ra, rb):
-        for key in x:
-            assert (math.isnan(x[key]) and math.isnan(y[key])) or x[key] == y[key], key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,10 +157,14 @@ def test_config_checker_rejects_stubs_and_wrong_objects(capsys):
     assert "not implemented yet" in check_config_solves(_stub).message
     assert "expected a pgcourse.TrainConfig" in check_config_solves(lambda: {"lr": 0.1}).message
     assert "CartPole-v1" in check_config_solves(TrainConfig(env_id="Acrobot-v1")).message
+    previous = torch.get_num_threads()
     torch.set_num_threads(2)
-    tight = check_config_solves(TrainConfig(), max_env_steps=1000, seeds=(0,))
-    assert not tight and "used up 1,000 env steps" in tight.message
-    assert torch.get_num_threads() == 2                             # the checker restores the thread count
+    try:
+        tight = check_config_solves(TrainConfig(), max_env_steps=1000, seeds=(0,))
+        assert not tight and "used up 1,000 env steps" in tight.message
+        assert torch.get_num_threads() == 2                         # the checker restores the thread count
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +176,7 @@ def test_capstone_panel_trains_redraws_and_matches_a_direct_train_call():
     panel.run()
     first = panel.png
     direct = train(panel_config(8, TrainConfig().lr, "adam", 0), progress=False)[1]   # the panel starts at the defaults
-    _same_rows(panel.result.history, direct)
+    assert_same_history(panel.result.history, direct)
     assert label_configuration(panel.result.config) == f"Q̂ − mean b, normalised, adam α={TrainConfig().lr:.2g}, N=8"
 
     panel.set(weights="total_return", baseline="none", normalise=False, optimizer="sgd", n_traj=4, lr=1.0)
@@ -202,5 +186,5 @@ def test_capstone_panel_trains_redraws_and_matches_a_direct_train_call():
     assert (config.weights, config.baseline, config.normalise, config.optimizer, config.n_traj, config.lr) == \
         ("total_return", "none", False, "sgd", 4, 1.0)
     expected = train_configuration("total_return", "none", False, "sgd", 4, 1.0, progress=False).history
-    _same_rows(panel.result.history, expected)
-    _same_rows(panel.result.history, train(replace(config, iterations=len(expected)), progress=False)[1])
+    assert_same_history(panel.result.history, expected)
+    assert_same_history(panel.result.history, train(replace(config, iterations=len(expected)), progress=False)[1])

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pgcourse import History, TrainConfig, train
+from pgcourse import TrainConfig, train
 from pgcourse.train import policy_weights
 from pgcourse.batch import Batch
 

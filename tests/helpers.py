@@ -1,0 +1,18 @@
+"""Assertions shared by the notebook tests."""
+
+import math
+
+
+def history_rows(history):
+    """History rows without the wall-clock column (the only one that differs between equal runs)."""
+    return [{k: v for k, v in row.items() if k != "wall_s"} for row in history.rows()]
+
+
+def assert_same_history(a, b):
+    """Two training runs are the same run: equal rows (NaN equals NaN), wall time aside."""
+    ra, rb = history_rows(a), history_rows(b)
+    assert len(ra) == len(rb)
+    for x, y in zip(ra, rb):
+        assert x.keys() == y.keys()
+        for key in x:
+            assert (math.isnan(x[key]) and math.isnan(y[key])) or x[key] == y[key], key
