@@ -50,7 +50,7 @@ def check_choice(name: str, value, allowed) -> str:
 def check_mask(rew: Tensor, mask: Tensor | None) -> Tensor:
     """Return a bool mask shaped like rew (all True when mask is None)."""
     if rew.dim() < 1:
-        raise ValueError(f"rew must have shape (N, T) or (T,), got a scalar")
+        raise ValueError("rew must have shape (N, T) or (T,), got a scalar")
     if mask is None:
         return torch.ones_like(rew, dtype=torch.bool)
     if mask.shape != rew.shape:

@@ -12,7 +12,6 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-import torch
 
 from .train import TrainConfig
 

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..estimating_j import example_problem, repeated_estimates, return_moments
 from . import Panel, int_slider, n_slider
