@@ -1,4 +1,4 @@
-"""Drive JupyterLab in Debian's Chromium with Playwright (no browser download): helpers for tests."""
+"""Start `make lab` for a test, and drive JupyterLab in Debian's Chromium with Playwright (no browser download)."""
 
 from __future__ import annotations
 
