@@ -30,7 +30,10 @@ def running_lab(log: Path, notebook_dir: Path, port: int | None = None, env: dic
     port = port or free_port()
     env = {**os.environ, **(env or {})}
     with log.open("w") as out:
-        proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}", f"NOTEBOOK_DIR={notebook_dir}"], cwd=ROOT, stdout=out,
+        # a workspace folder of its own: no notebooks restored from earlier sessions, nothing left in $HOME
+        workspaces = f"LAB_ARGS=--LabApp.workspaces_dir={log.parent / 'workspaces'}"
+        proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}", f"NOTEBOOK_DIR={notebook_dir}", workspaces],
+                                cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         for _ in range(240):

@@ -39,8 +39,8 @@ def test_lab_opens_on_the_first_notebook_without_popups_or_internet(lab):
     base, token, out = lab
     with chromium_page(out / "profile-welcome") as page:
         outside = _outside_requests(page, base)
-        page.goto(f"{base}/lab?token={token}")
-        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.goto(f"{base}/?token={token}")  # the server's front door sends the reader to notebook 00
+        page.wait_for_selector(".jp-Notebook:visible", timeout=60_000)
         page.wait_for_timeout(5_000)  # news/update prompts would appear by now
         page.screenshot(path=str(out / "lab_welcome.png"))
         assert "00_welcome.ipynb" in page.url or page.locator(".lm-TabBar-tab.lm-mod-current",
@@ -55,7 +55,7 @@ def test_notebook_09_batch_size_slider_and_train_redraw_the_learning_curve(lab):
     with chromium_page(out / "profile-09") as page:
         outside = _outside_requests(page, base)
         page.goto(f"{base}/lab/tree/09_implementing_policy_gradients.ipynb?token={token}")
-        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_selector(".jp-Notebook:visible", timeout=60_000)
         page.wait_for_timeout(2_000)
         run_all_cells(page)
         before, after, readout = move_slider_and_run(page, "batch size N", button="Train")
@@ -72,7 +72,7 @@ def test_notebook_01_n_slider_redraws(lab):
     base, token, out = lab
     with chromium_page(out / "profile-01") as page:
         page.goto(f"{base}/lab/tree/01_estimating_J.ipynb?token={token}")
-        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_selector(".jp-Notebook:visible", timeout=60_000)
         page.wait_for_timeout(2_000)
         run_all_cells(page)
         before, after, _ = move_slider_and_run(page, "batch size N")
