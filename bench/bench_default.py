@@ -65,8 +65,8 @@ def main():
         print(json.dumps({"config": {**TrainConfig().__dict__, **overrides}, "rows": rows, "summary": summary},
                          default=str))
         return
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+          f"(train() runs on one thread)")
     print(f"# config: {TrainConfig(**overrides)}")
     print(f"{'seed':>4} {'solved':>6} {'iters':>5} {'env steps':>10} {'wall s':>7} {'final':>7}")
     for r in rows:
