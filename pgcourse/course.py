@@ -122,7 +122,7 @@ def build_site(src="notebooks", dst="build/site") -> Path:
     exporter = HTMLExporter(template_name="lab")
     if mathjax is not None:
         shutil.copytree(mathjax, dst / "mathjax", dirs_exist_ok=True)
-        exporter.mathjax_url = "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+        exporter.mathjax_url = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # configs it ships
     entries = []
     for path in notebooks(src):
         nb = _html_for_gifs(nbformat.read(path, as_version=4))

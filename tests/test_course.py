@@ -119,5 +119,7 @@ def test_static_site_has_every_page_and_its_images(tmp_path):
         nb = nbformat.read(path, as_version=4)
         assert len(images) >= _image_outputs(nb) > 0, f"{path.name}: every stored figure is on the page"
         assert all(base64.b64decode(data)[:3] in (b"\x89PN", b"GIF") for data in images)
-        assert 'src="mathjax/MathJax.js' in text
+        configs = re.search(r'src="mathjax/MathJax\.js\?config=([^"]+)"', text).group(1).split(",")
+        for config in configs:  # each config MathJax asks for is served by the site (else the math stays raw TeX)
+            assert (tmp_path / "mathjax" / "config" / f"{config}.js").is_file(), config
         assert "cdn.jsdelivr.net/npm/mathjax" not in text and "cdnjs.cloudflare.com/ajax/libs/mathjax" not in text
