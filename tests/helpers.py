@@ -16,3 +16,16 @@ def assert_same_history(a, b):
         assert x.keys() == y.keys()
         for key in x:
             assert (math.isnan(x[key]) and math.isnan(y[key])) or x[key] == y[key], key
+
+
+def rerun_with(panel, **values):
+    """Move the panel's controls as a reader would, press its button, and check the figure was redrawn.
+
+    The panel must have drawn once already. Returns the new result (``panel.result``).
+    """
+    before = panel.png
+    assert before[:4] == b"\x89PNG", "the panel has drawn a PNG figure before the controls move"
+    panel.set(**values)
+    panel.button.click()
+    assert panel.png != before, f"the figure did not change after setting {values}"
+    return panel.result

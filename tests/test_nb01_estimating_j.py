@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import rerun_with
 from pgcourse import TabularMDP
 from pgcourse.checks.estimating_j import (check_estimate_J, check_log_p_tau, check_stationary, estimate_J_reference,
                                           log_p_tau_reference, stationary_reference)
@@ -190,11 +191,7 @@ def test_stationary_checker():
 def test_panel_runs_headless_and_matches_its_compute_function():
     panel = estimating_j_panel()
     first = panel.run()
-    png = panel.png
-    assert png[:4] == b"\x89PNG"
-    panel.set(n_traj=64, n_repeats=100, seed=2)
-    result = panel.run()
-    assert panel.png != png
+    result = rerun_with(panel, n_traj=64, n_repeats=100, seed=2)
     direct = estimate_spread(n_traj=64, n_repeats=100, seed=2)
     assert np.array_equal(result.estimates, direct.estimates)
     assert (result.exact, result.sigma, result.n_traj) == (direct.exact, direct.sigma, 64)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import rerun_with
 from pgcourse import TabularMDP, TabularSoftmaxPolicy, gradient_samples, tabular_gradient_samples
 from pgcourse.checks.log_derivative_trick import (bandit_gradient_reference, check_bandit_gradient,
                                                   check_reinforce_estimate, check_softmax_score,
@@ -153,11 +154,7 @@ def test_reinforce_estimate_checker():
 def test_panel_runs_headless_and_matches_its_compute_function():
     panel = log_derivative_panel()
     panel.run()
-    png = panel.png
-    assert png[:4] == b"\x89PNG"
-    panel.set(n_traj=64, lr=0.5, shift=1.0)
-    result = panel.run()
-    assert panel.png != png
+    result = rerun_with(panel, n_traj=64, lr=0.5, shift=1.0)
     direct = gradient_cloud(n_traj=64, lr=0.5, shift=1.0)
     assert np.array_equal(result.estimates, direct.estimates) and np.array_equal(result.J_after, direct.J_after)
     assert np.array_equal(result.cov, direct.cov) and (result.n_traj, result.lr, result.shift) == (64, 0.5, 1.0)

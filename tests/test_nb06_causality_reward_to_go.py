@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import rerun_with
 from pgcourse import (CategoricalPolicy, TabularMDP, TabularSoftmaxPolicy, compare_to_exact, gradient_samples,
                       make_lab, reward_to_go, sample_batch, tabular_gradient_samples, total_return)
 from pgcourse.causality import causality_samples, past_rewards, variance_by_horizon
@@ -141,11 +142,7 @@ def test_variance_by_horizon_is_pure_and_scales_like_one_over_n():
 def test_panel_redraws_and_equals_a_direct_call():
     panel = causality_panel()
     panel.run()
-    first = panel.png
-    assert first[:4] == b"\x89PNG"
-    panel.set(n_traj=512, horizon=10)
-    panel.button.click()
-    assert panel.png != first
+    rerun_with(panel, n_traj=512, horizon=10)
     direct = compute_causality_variance(512, 10, seed=0)
     for key in ("var_total", "var_rtg", "ratio"):
         assert np.allclose(panel.result[key], direct[key])

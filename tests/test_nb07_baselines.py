@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import rerun_with
 from pgcourse import TabularMDP, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline
 from pgcourse.baseline_variance import (bandit_counterexample, baseline_moments, baseline_variance,
                                         trajectory_table, sign_agreement)
@@ -126,16 +127,10 @@ def test_panel_runs_headless_and_matches_compute():
     first = panel.run()
     _same(first, baseline_experiment(0.9, 64, PROBLEMS[0], seed=0))
     assert first.var_exact == pytest.approx(0.1152) and first.var_optimal == pytest.approx(0.0, abs=1e-12)
-    png = panel.png
-    panel.set(b=0.1, n_traj=256)
-    panel.run()
-    assert panel.png != png
+    rerun_with(panel, b=0.1, n_traj=256)
     _same(panel.result, baseline_experiment(0.1, 256, PROBLEMS[0], seed=0))
     assert panel.result.measured == pytest.approx(0.0, abs=1e-12)  # b* makes every sample equal
-    png = panel.png
-    panel.set(problem=PROBLEMS[1], b=1.5, n_traj=512)
-    panel.button.click()
-    assert panel.png != png
+    rerun_with(panel, problem=PROBLEMS[1], b=1.5, n_traj=512)
     _same(panel.result, baseline_experiment(1.5, 512, PROBLEMS[1], seed=0))
 
 
