@@ -15,7 +15,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: install lab test student site bench clean
+.PHONY: install lab test test-float-path student site bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)
+
+# The notebooks and the tests of their training claims again, e.g. under another float path:
+#   ATEN_CPU_CAPABILITY=default make test-float-path   (torch's plain C++ kernels instead of AVX2/AVX-512)
+test-float-path: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest notebooks --nbval-lax $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests -m claims $(PYTEST_ARGS)
 
 student: $(STAMP)
 	$(BIN)/python -m pgcourse student --src notebooks --out build/student

@@ -1,6 +1,6 @@
 """pgcourse: the package behind the policy-gradient course (CS285 lecture 5).
 
-The names follow the lecture's symbols; see DESIGN §3 of the course notes.
+The names follow the lecture's symbols (π_θ, τ, R(τ), Q̂, b, ρ): see the notebooks that teach each one.
 """
 
 from .baselines import ValueBaseline, mean_baseline, normalise, time_mean_baseline
@@ -14,6 +14,7 @@ from .lab import ESTIMATORS, LabContext, compare_estimators, format_summaries, m
 from .policies import CategoricalPolicy, GaussianPolicy, make_policy
 from .returns import reward_to_go, total_return
 from .tabular import TabularMDP, TabularSoftmaxPolicy, tabular_gradient_samples
-from .train import History, TrainConfig, train
+from .train import History, TrainConfig, batch_seed, train, train_seeds
+from .stats import bootstrap_interval, median_iqr, steps_to_target, wilson_interval
 
 __version__ = "0.1.0"

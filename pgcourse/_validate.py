@@ -30,6 +30,16 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """A random seed is a whole number in [0, 2**63)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) and not (hasattr(seed, "__index__")):
+        raise ValueError(f"{name} must be a whole number in [0, 2**63), got {seed!r}")
+    value = int(seed.__index__())
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be in [0, 2**63), got {seed!r}")
+    return value
+
+
 def check_lr(lr) -> float:
     """A learning rate is a finite number > 0."""
     try:

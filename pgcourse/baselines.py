@@ -32,18 +32,41 @@ def time_mean_baseline(rtg: Tensor, mask: Tensor | None = None) -> Tensor:
     return total / count.clamp(min=1)
 
 
-def normalise(adv: Tensor, mask: Tensor | None = None, eps: float = 1e-8) -> Tensor:
+SPREAD_TOL = 1e-6
+"""Relative spread below which weights count as constant (float32 keeps about 7 digits)."""
+
+
+def negligible(adv: Tensor, scale: Tensor, mask: Tensor | None = None, tol: float = SPREAD_TOL) -> bool:
+    """True when every real step's |adv| is within rounding of zero: max |adv| ≤ tol · (1 + mean |scale|).
+
+    adv, scale, mask: (N, T); scale holds the quantities adv was computed from (e.g. Q̂ before the
+    baseline), so that Q̂ − b_t = 1e-5 counts as 0 when Q̂ is about 500.
+    """
+    mask = check_mask(adv, mask)
+    if not bool(mask.any()):
+        return True
+    return float(adv[mask].abs().max()) <= tol * (1.0 + float(scale[mask].abs().mean()))
+
+
+def normalise(adv: Tensor, mask: Tensor | None = None, eps: float = 1e-8, tol: float = SPREAD_TOL) -> Tensor:
     """(A − mean A) / (std A + eps) over the real steps; padding stays 0.
 
     An explicit option of the trainer (``TrainConfig.normalise``): it rescales
-    the step size per batch and removes a constant, i.e. a baseline.
+    the step size per batch and removes a constant, i.e. a baseline. When the
+    spread is negligible, std A ≤ tol · (1 + mean |A|), the weights are constant up to
+    rounding and carry no signal: the result is all zeros (no step), not rounding noise
+    scaled up to standard deviation 1.
     """
     mask = check_mask(adv, mask)
     valid = adv[mask]
+    zeros = torch.zeros((), dtype=adv.dtype)
     if valid.numel() < 2:
-        return torch.where(mask, adv - valid.mean() if valid.numel() else adv, torch.zeros((), dtype=adv.dtype))
-    out = (adv - valid.mean()) / (valid.std() + eps)
-    return torch.where(mask, out, torch.zeros((), dtype=adv.dtype))
+        return torch.where(mask, adv - valid.mean() if valid.numel() else adv, zeros)
+    std = valid.std()
+    if float(std) <= tol * (1.0 + float(valid.abs().mean())):
+        return torch.zeros_like(adv)
+    out = (adv - valid.mean()) / (std + eps)
+    return torch.where(mask, out, zeros)
 
 
 class ValueBaseline(nn.Module):

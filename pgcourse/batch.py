@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+from gymnasium.utils import seeding
 import torch
 from torch import Tensor
 
@@ -91,6 +93,99 @@ def make_vector_env(env_id: str, n_envs: int, **kwargs) -> gym.vector.VectorEnv:
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
 
 
+def reset_blocks(env: gym.vector.VectorEnv, seeds, block: int) -> np.ndarray:
+    """Reset a vector env of len(seeds)·block sub-environments as len(seeds) independent blocks.
+
+    Block k (sub-environments k·block … (k+1)·block − 1) starts exactly as a vector env of
+    ``block`` copies reset with ``seeds[k]`` would, so a block's episodes depend only on its own
+    seed, not on how many other blocks share the vector env. Supports synchronous vector envs and
+    CartPole's NumPy vector env (any vector env when there is one block). Returns the observations.
+    """
+    seeds = [None if s is None else int(s) for s in seeds]
+    if len(seeds) * block != env.num_envs:
+        raise ValueError(f"{len(seeds)} blocks of {block} need num_envs={len(seeds) * block}, got {env.num_envs}")
+    if len(seeds) == 1:
+        return np.asarray(env.reset(seed=seeds[0])[0])
+    base = env.unwrapped
+    if isinstance(base, gym.vector.SyncVectorEnv):
+        if any(s is None for s in seeds):
+            return np.asarray(env.reset()[0])
+        # a SyncVectorEnv reset with seed s seeds its sub-environment j with s + j
+        return np.asarray(env.reset(seed=[s + j for s in seeds for j in range(block)])[0])
+    if isinstance(base, CartPoleVectorEnv):
+        env.reset(seed=seeds[0])
+        for k, s in enumerate(seeds):  # CartPoleVectorEnv.reset: state ~ U(low, high), shape (4, num_envs)
+            rng = np.random.default_rng() if s is None else seeding.np_random(s)[0]
+            base.state[:, k * block:(k + 1) * block] = rng.uniform(low=base.low, high=base.high, size=(4, block))
+        return base.state.T.astype(np.float32)
+    raise ValueError(f"cannot reset {type(base).__name__} in independent blocks: use vectorization_mode='sync'")
+
+
+@torch.no_grad()
+def rollout(env: gym.vector.VectorEnv, act, seeds, block: int, max_steps: int | None = None) -> list[Batch]:
+    """One episode from every sub-environment, returned as len(seeds) batches of ``block`` trajectories.
+
+    act(obs, blocks) maps the observations (len(blocks), block, *obs_shape) of the blocks still
+    running (``blocks``: their indices, a NumPy array) to actions (len(blocks), block, ...); block k
+    is reset with seeds[k] (``reset_blocks``). Steps after a sub-environment's episode
+    ends (gymnasium autoresets it) are masked out and never counted; each batch is cut to its own
+    longest episode. Stops when every episode has ended or after max_steps steps.
+    """
+    n_blocks, n = len(seeds), env.num_envs
+    obs_np = reset_blocks(env, seeds, block)
+    alive = np.ones(n, dtype=bool)
+    terminated = np.zeros(n, dtype=bool)
+    truncated = np.zeros(n, dtype=bool)
+    obs_l, act_l, rew_l, mask_l = [], [], [], []
+    low = high = None
+    space = env.single_action_space
+    if isinstance(space, gym.spaces.Box):
+        low, high = space.low, space.high
+    all_blocks = np.arange(n_blocks)
+    act_zeros = None
+    while alive.any() and (max_steps is None or len(rew_l) < max_steps):
+        obs = torch.as_tensor(np.asarray(obs_np))
+        running = alive.reshape(n_blocks, block).any(1)
+        blocks = all_blocks if running.all() else all_blocks[running]
+        obs_k = obs.reshape(n_blocks, block, *obs.shape[1:])
+        a_k = act(obs_k if len(blocks) == n_blocks else obs_k[torch.from_numpy(blocks)], blocks)
+        if len(blocks) == n_blocks:
+            a = a_k.reshape(n, *a_k.shape[2:])
+        else:  # blocks whose episodes have all ended get a placeholder action (masked, never counted)
+            if act_zeros is None:
+                act_zeros = torch.zeros((n_blocks, *a_k.shape[1:]), dtype=a_k.dtype)
+            full = act_zeros.clone()
+            full[torch.from_numpy(blocks)] = a_k
+            a = full.reshape(n, *a_k.shape[2:])
+        act_np = a.numpy()
+        obs_np, rew_np, term_np, trunc_np, _ = env.step(act_np if low is None else np.clip(act_np, low, high))
+        term_np, trunc_np = np.asarray(term_np, dtype=bool), np.asarray(trunc_np, dtype=bool)
+        obs_l.append(obs)
+        act_l.append(a)
+        rew_l.append(np.asarray(rew_np, dtype=np.float32) * alive)
+        mask_l.append(alive.copy())
+        terminated |= alive & term_np
+        truncated |= alive & trunc_np & ~term_np
+        alive &= ~(term_np | trunc_np)
+    truncated |= alive  # cut off by max_steps
+    mask = torch.from_numpy(np.stack(mask_l, 1))
+    obs = torch.stack(obs_l, 1)
+    act_t = torch.stack(act_l, 1)
+    # zero the padding so that nothing after an episode's end leaks into sums
+    pad = ~mask
+    obs = obs.masked_fill(pad.view(*pad.shape, *([1] * (obs.dim() - 2))), 0)
+    act_t = act_t.masked_fill(pad.view(*pad.shape, *([1] * (act_t.dim() - 2))), 0)
+    rew = torch.from_numpy(np.stack(rew_l, 1))
+    terminated, truncated = torch.from_numpy(terminated), torch.from_numpy(truncated)
+    batches = []
+    for k in range(n_blocks):
+        rows = slice(k * block, (k + 1) * block)
+        t_k = max(int(mask[rows].sum(1).max()), 1)
+        batches.append(Batch(obs=obs[rows, :t_k], act=act_t[rows, :t_k], rew=rew[rows, :t_k], mask=mask[rows, :t_k],
+                             terminated=terminated[rows], truncated=truncated[rows]))
+    return batches
+
+
 @torch.no_grad()
 def sample_batch(env, policy, n_traj: int | None = None, seed: int | None = None,
                  max_steps: int | None = None, greedy: bool = False) -> Batch:
@@ -99,7 +194,7 @@ def sample_batch(env, policy, n_traj: int | None = None, seed: int | None = None
     env: a gymnasium VectorEnv (its num_envs is N) or an env id (a vector env of
     ``n_traj`` copies is made and closed). policy: has ``sample(obs, generator)``
     (and ``mode(obs)`` for ``greedy``). seed: seeds both the environments' reset
-    and the action noise, so the same seed gives the same batch.
+    and the action noise, so the same seed gives the same batch (on the same machine).
     Steps after a sub-environment's episode ends (gymnasium autoresets it) are
     masked out and never counted. Runs under ``torch.no_grad()``; the loss
     recomputes log-probabilities with gradients.
@@ -118,39 +213,11 @@ def sample_batch(env, policy, n_traj: int | None = None, seed: int | None = None
             generator.manual_seed(int(seed))
         else:
             generator.seed()
-        obs_np, _ = env.reset(seed=None if seed is None else int(seed))
-        n = env.num_envs
-        alive = np.ones(n, dtype=bool)
-        terminated = np.zeros(n, dtype=bool)
-        truncated = np.zeros(n, dtype=bool)
-        obs_l, act_l, rew_l, mask_l = [], [], [], []
-        low = high = None
-        space = env.single_action_space
-        if isinstance(space, gym.spaces.Box):
-            low, high = space.low, space.high
-        while alive.any() and (max_steps is None or len(rew_l) < max_steps):
-            obs = torch.as_tensor(np.asarray(obs_np))
-            act = policy.mode(obs) if greedy else policy.sample(obs, generator)
-            act_np = act.numpy()
-            obs_np, rew_np, term_np, trunc_np, _ = env.step(act_np if low is None else np.clip(act_np, low, high))
-            term_np, trunc_np = np.asarray(term_np, dtype=bool), np.asarray(trunc_np, dtype=bool)
-            obs_l.append(obs)
-            act_l.append(act)
-            rew_l.append(np.asarray(rew_np, dtype=np.float32) * alive)
-            mask_l.append(alive.copy())
-            terminated |= alive & term_np
-            truncated |= alive & trunc_np & ~term_np
-            alive &= ~(term_np | trunc_np)
-        truncated |= alive  # cut off by max_steps
-        mask = torch.from_numpy(np.stack(mask_l, 1))
-        obs = torch.stack(obs_l, 1)
-        act = torch.stack(act_l, 1)
-        # zero the padding so that nothing after an episode's end leaks into sums
-        pad = ~mask
-        obs = obs.masked_fill(pad.view(*pad.shape, *([1] * (obs.dim() - 2))), 0)
-        act = act.masked_fill(pad.view(*pad.shape, *([1] * (act.dim() - 2))), 0)
-        return Batch(obs=obs, act=act, rew=torch.from_numpy(np.stack(rew_l, 1)), mask=mask,
-                     terminated=torch.from_numpy(terminated), truncated=torch.from_numpy(truncated))
+
+        def act(obs, blocks):
+            return (policy.mode(obs[0]) if greedy else policy.sample(obs[0], generator))[None]
+
+        return rollout(env, act, [seed], env.num_envs, max_steps)[0]
     finally:
         if own_env:
             env.close()

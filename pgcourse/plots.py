@@ -32,6 +32,43 @@ def plot_learning_curve(history, ax=None, label=None, x="env_steps", target=None
     return ax
 
 
+def plot_seed_band(histories, ax=None, label=None, x="iteration", y="mean_return", target=None, color=None,
+                   show_seeds=True):
+    """Median over seeds of one History column (a line) and its interquartile range (a band).
+
+    histories: one History per seed (``train_seeds``). x: "iteration" or "env_steps" (each seed's
+    curve is interpolated onto a common grid of env steps). A seed that stopped early keeps its last
+    value (``stats.seed_curves``). show_seeds: also draw every seed as a thin line. Returns the axes.
+    """
+    from .stats import seed_curves
+
+    ax = _axes(ax)
+    k = len(histories)
+    if x == "iteration":
+        grid = np.arange(max(len(h) for h in histories))
+        curves = seed_curves(histories, y)
+    elif x == "env_steps":
+        grid = np.linspace(0, max(h.env_steps[-1] for h in histories), 200)
+        curves = np.stack([np.interp(grid, np.asarray(h.env_steps, dtype=float), np.asarray(getattr(h, y), dtype=float))
+                           for h in histories])
+    else:
+        raise ValueError(f"x must be 'iteration' or 'env_steps', got {x!r}")
+    q25, med, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
+    (line,) = ax.plot(grid, med, color=color, label=None if label is None else f"{label} (median of {k} seeds)")
+    ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.25, linewidth=0)
+    if show_seeds:
+        for curve in curves:
+            ax.plot(grid, curve, color=line.get_color(), alpha=0.25, linewidth=0.6)
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel({"env_steps": "environment steps", "iteration": "iteration (gradient steps)"}[x])
+    ax.set_ylabel({"mean_return": "mean return of the batch"}.get(y, y.replace("_", " ")))
+    ax.set_title(f"Learning curves over {k} seeds: median and interquartile range")
+    if label is not None:
+        ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
 def save_learning_curve(history, path, title=None, target=None, dpi=100):
     """Write a learning-curve PNG without touching pyplot's global state (usable from the CLI)."""
     from matplotlib.figure import Figure

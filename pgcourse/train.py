@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import csv
 import json
 import math
@@ -23,12 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validate import check_choice, check_gamma, check_lr, check_positive_int
-from .baselines import ValueBaseline, normalise, time_mean_baseline
+from ._validate import check_choice, check_gamma, check_lr, check_positive_int, check_seed
+from .baselines import ValueBaseline, negligible, normalise, time_mean_baseline
 from .returns import reward_to_go
-from .batch import Batch, check_env_id, make_vector_env, sample_batch
+from .batch import Batch, check_env_id, make_vector_env, rollout
 from .estimators import pg_pseudo_loss
 from .policies import make_policy
+from .stack import PolicyStack, StackedOptimizer, UniformStream, ValueStack
 
 WEIGHTS = ("total_return", "reward_to_go")
 BASELINES = ("none", "mean", "value")
@@ -38,12 +40,14 @@ IMPORTANCE_WEIGHTS = ("per_decision", "first_order")
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run; the same config and seed give the same run.
+    """Everything that defines a training run. On one machine the same config and seed give the same
+    run; on another CPU the rounding differs and a CartPole run drifts apart (notebooks/00_welcome.ipynb).
 
-    The defaults are plain on-policy REINFORCE with one gradient step per batch, tuned for
-    CartPole-v1 by measurement (bench/sweep_defaults.py: 15/15 seeds reach a mean return of 475 in
-    a median of about 24k env steps, at most 79k; a smaller batch with a larger step wins on
-    sample efficiency, and lr 0.04 is the largest step that never collapsed in the sweep).
+    The defaults are plain on-policy REINFORCE with one gradient step per batch, tuned for CartPole-v1
+    by measurement (bench/sweep_defaults.py), then re-measured with ``train_seeds`` over seeds 0–19
+    (target 475): 20/20 solved, a median of 25.5k env steps (IQR 21.6k–36.2k, at most 43k), and
+    20/20 again under ATEN_CPU_CAPABILITY=default. A smaller batch with a larger step wins on sample
+    efficiency; lr 0.04 is the largest step that never collapsed in the sweep.
     """
 
     env_id: str = "CartPole-v1"
@@ -153,6 +157,8 @@ class History:
     entropy: list = field(default_factory=list)
     solved: bool = False
     """True when target_return was reached."""
+    diverged: str | None = None
+    """Why training stopped early because the loss or gradient became NaN/inf (None: it did not)."""
 
     def append(self, **row):
         for key in HISTORY_COLUMNS:
@@ -185,21 +191,32 @@ class History:
                 "final_return": float(self.final_return)}
 
 
-def policy_weights(batch: Batch, config: TrainConfig, value_fn: ValueBaseline | None = None) -> Tensor:
-    """w_{i,t}: return or reward-to-go, minus the configured baseline, optionally normalised. (N, T)."""
+def policy_weights(batch: Batch, config: TrainConfig, values=None) -> Tensor:
+    """w_{i,t}: return or reward-to-go, minus the configured baseline, optionally normalised. (N, T).
+
+    values: V_φ(s_{i,t}) as an (N, T) tensor, or a callable obs -> values (baseline="value").
+    When the baseline removes everything (every trajectory has the same weights, as in a CartPole
+    batch where all N episodes last 500 steps) the weights are exactly 0: what remains is float32
+    rounding of the subtraction (about 1e-5), which normalising or Adam would blow up into a full step.
+    """
     if config.weights == "total_return":
-        weights = batch.returns(config.gamma)[:, None].expand_as(batch.rew)
+        raw = batch.returns(config.gamma)[:, None].expand_as(batch.rew)
     else:
-        weights = batch.reward_to_go(config.gamma)
+        raw = batch.reward_to_go(config.gamma)
+    weights = raw
     if config.baseline == "mean":
         if config.weights == "total_return":
-            weights = weights - weights[:, 0].mean()
+            weights = raw - raw[:, 0].mean()
         else:
-            weights = weights - time_mean_baseline(weights, batch.mask)
+            weights = raw - time_mean_baseline(raw, batch.mask)
     elif config.baseline == "value":
+        if values is None:
+            raise ValueError("config.baseline is 'value': pass values = V_φ(s) of shape (N, T)")
         with torch.no_grad():
-            weights = weights - value_fn(batch.obs)
+            weights = raw - (values(batch.obs) if callable(values) else values)
     weights = torch.where(batch.mask, weights, torch.zeros(()))
+    if config.baseline != "none" and negligible(weights, raw, batch.mask):
+        return torch.zeros_like(weights)
     if config.normalise:
         weights = normalise(weights, batch.mask)
     return weights
@@ -215,7 +232,7 @@ def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old:
     ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so it stays unbiased. Then
     normalised as in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
     multiplied by c). When logp_new = logp_old every c is 1 and this equals
-    ``pgcourse.train.policy_weights(batch, config, value_fn)`` exactly (same float32 operations).
+    ``pgcourse.train.policy_weights(batch, config, baseline_values)`` exactly (same float32 operations).
     batch: N trajectories; logp_new, logp_old: (N, T). Returns (N, T) float32.
     Taught in notebooks/08_off_policy_importance_sampling.ipynb.
     """
@@ -244,12 +261,15 @@ def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old:
             raise ValueError("config.baseline is 'value': pass baseline_values = V_φ(s) of shape (N, T)")
         weights = weights - baseline_values * c
     weights = torch.where(mask, weights, torch.zeros(()))
+    if config.baseline != "none" and negligible(weights, rtg, mask):
+        return torch.zeros_like(weights)
     if config.normalise:
         weights = normalise(weights, mask)
     return weights
 
 
 def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
+    """torch.optim.Adam or SGD with learning rate lr (for single modules; train uses StackedOptimizer)."""
     check_choice("optimizer", name, OPTIMIZERS)
     return torch.optim.Adam(params, lr=lr) if name == "adam" else torch.optim.SGD(params, lr=lr)
 
@@ -269,7 +289,8 @@ def single_thread():
     """Run torch on one thread inside the block, then restore the previous setting.
 
     The course's networks are tiny: one thread is faster (no synchronisation, and no slowdown when
-    other processes share the cores), and results do not depend on how many cores a machine has.
+    other processes share the cores), and a run does not depend on how many cores a machine has
+    (it still depends on the CPU's instruction set: see notebooks/00_welcome.ipynb).
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -279,107 +300,278 @@ def single_thread():
         torch.set_num_threads(previous)
 
 
+def batch_seed(seed: int, iteration: int) -> int:
+    """The seed of batch ``iteration`` of a run with ``seed``: made when needed, never a list up front."""
+    return int(np.random.SeedSequence(int(seed), spawn_key=(int(iteration),)).generate_state(1)[0])
+
+
+def merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """``config`` with ``overrides`` applied (TrainConfig(**overrides) when config is None), validated."""
+    if config is None:
+        return TrainConfig(**overrides)
+    return TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate()
+
+
 def train(config: TrainConfig | None = None, progress: bool | None = None, callback=None, on_step=None,
           **overrides):
     """Train a policy with REINFORCE; returns ``(policy, history)``.
 
-    ``train(TrainConfig(n_traj=32))`` or ``train(n_traj=32)``. progress: a tqdm bar
+    ``train(TrainConfig(n_traj=32))`` or ``train(n_traj=32)``. This is ``train_seeds`` with the one
+    seed ``config.seed``: the same code trains one seed or many. progress: a tqdm bar
     (None = auto: shown in notebooks and terminals). callback(iteration, batch, history, policy)
     is called after each batch (after the update); on_step(iteration, k, batch, logp, logp_old) before each
     of the K gradient steps on a batch (logp_old: the sampling policy's log-probabilities, detached).
     Raises ValueError for a bad config and when the loss becomes NaN or infinite (lower the learning rate).
     """
-    config = TrainConfig(**overrides) if config is None else (
-        TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate())
+    config = merge_config(config, overrides)
+    policies, histories = train_seeds(
+        config, [config.seed], progress=progress,
+        callback=None if callback is None else (lambda k, *args: callback(*args)),
+        on_step=None if on_step is None else (lambda k, *args: on_step(*args)))
+    if histories[0].diverged:
+        raise ValueError(histories[0].diverged)
+    return policies[0], histories[0]
+
+
+def train_seeds(config: TrainConfig | None = None, seeds=range(10), progress: bool | None = None, callback=None,
+                on_step=None, **overrides):
+    """Train one policy per seed, all at once; returns ``(policies, histories)``, one of each per seed.
+
+    Seed s's run is ``config`` with ``seed=s``: its own initial weights, environments, action noise,
+    optimizer state and stopping rule. The K = len(seeds) policies are stacked (pgcourse/stack.py) and
+    their K·N environments stepped as one vector env; a seed that stops (target reached, budget spent,
+    diverged) is dropped from sampling while the others go on. Seed s computes the same numbers here as
+    ``train(config, seed=s)`` on the same machine. A seed whose loss or gradient becomes NaN stops with
+    ``history.diverged`` set to the reason (``train`` raises it as a ValueError).
+    callback(k, iteration, batch, history, policy) after each of seed k's batches (k indexes seeds);
+    on_step(k, iteration, step, batch, logp, logp_old) before each gradient step on seed k's batch.
+    Taught in notebooks/03_reinforce.ipynb.
+    """
+    config = merge_config(config, overrides)
+    seeds = [check_seed(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, got none")
     with single_thread():
-        return _train(config, progress, callback, on_step)
+        return _train_seeds(config, seeds, progress, callback, on_step)
 
 
-def _train(config: TrainConfig, progress, callback, on_step):
-    start = time.perf_counter()
-    envs = make_vector_env(config.env_id, config.n_traj)
-    try:
+def _make_stacks(config: TrainConfig, seeds, envs):
+    """Policy k (and value baseline k) initialised from seeds[k], exactly as one run with that seed."""
+    policies, values = [], []
+    for seed in seeds:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            policy = make_policy(envs.single_observation_space, envs.single_action_space,
-                                 config.policy, config.hidden, log_std_init=config.log_std_init)
-            value_fn = (ValueBaseline(envs.single_observation_space.shape[0], config.hidden,
-                                      config.value_lr, config.value_steps)
-                        if config.baseline == "value" else None)
-        optimizer = make_optimizer(policy.parameters(), config.optimizer, config.lr)
-        seeds = np.random.SeedSequence(config.seed).generate_state(config.iterations)
-        history = History()
-        window = collections.deque(maxlen=max(16, config.n_traj))
-        steps = 0
-        bar = _progress(config.iterations, progress)
+            torch.manual_seed(seed)
+            policies.append(make_policy(envs.single_observation_space, envs.single_action_space,
+                                        config.policy, config.hidden, log_std_init=config.log_std_init))
+            if config.baseline == "value":
+                values.append(ValueBaseline(envs.single_observation_space.shape[0], config.hidden,
+                                            config.value_lr, config.value_steps))
+    policy = PolicyStack(policies)
+    value = ValueStack(values) if values else None
+    return policy, value
+
+
+class _Seeds:
+    """The per-seed bookkeeping of a multi-seed run: histories, return windows, who is still training."""
+
+    def __init__(self, config: TrainConfig, seeds):
+        self.config, self.seeds = config, seeds
+        self.histories = [History() for _ in seeds]
+        self.windows = [collections.deque(maxlen=max(16, config.n_traj)) for _ in seeds]
+        self.steps = [0] * len(seeds)
+        self.training = torch.ones(len(seeds), dtype=torch.bool)
+
+    def record_returns(self, k: int, batch: Batch) -> bool:
+        """Add batch k's returns to seed k's window; True when the stop rule says seed k is solved."""
+        self.windows[k].extend(batch.returns().tolist())
+        self.steps[k] += batch.n_steps
+        window, target = self.windows[k], self.config.target_return
+        return target is not None and len(window) >= 16 and float(np.mean(window)) >= target
+
+    def over_budget(self, k: int, iteration: int) -> bool:
+        budget = self.config.max_env_steps
+        return iteration + 1 >= self.config.iterations or (budget is not None and self.steps[k] >= budget)
+
+
+def _sample(envs_cache: dict, config: TrainConfig, policy: PolicyStack, active: list[int], seeds, iteration: int):
+    """One batch of N trajectories for every active seed, from one vector env of len(active)·N copies."""
+    n_envs = len(active) * config.n_traj
+    if n_envs not in envs_cache:
+        for old in envs_cache.values():
+            old.close()
+        envs_cache.clear()
+        envs_cache[n_envs] = make_vector_env(config.env_id, n_envs)
+    envs = envs_cache[n_envs]
+    batch_seeds = [batch_seed(seeds[k], iteration) for k in active]
+    generators = [torch.Generator().manual_seed(s) for s in batch_seeds]
+    if policy.discrete:  # the same uniforms as one torch.rand call per step, fetched 64 steps at a time
+        generators = [UniformStream(g) for g in generators]
+    views = {}  # the copies of the blocks still running, made once per set of blocks
+
+    def act(obs, blocks):
+        key = tuple(blocks.tolist())
+        if key not in views:
+            views[key] = policy.detached(torch.tensor([active[b] for b in key]))
+        return views[key].sample(obs, [generators[b] for b in key])
+
+    return rollout(envs, act, batch_seeds, config.n_traj)
+
+
+def _pad(tensors: list[Tensor], length: int) -> Tensor:
+    """Stack (N, T_k, ...) tensors into (K, N, length, ...), padding time with zeros."""
+    return torch.stack([torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, length - t.shape[1])) for t in tensors])
+
+
+def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step):
+    start = time.perf_counter()
+    envs_cache: dict = {}
+    state = _Seeds(config, seeds)
+    bar = _progress(config.iterations, progress)
+    try:
+        probe = make_vector_env(config.env_id, 1)
         try:
-            for it in range(config.iterations):
-                batch = sample_batch(envs, policy, seed=int(seeds[it]))
+            policy, value = _make_stacks(config, seeds, probe)
+        finally:
+            probe.close()
+        optimizer = StackedOptimizer(policy.parameters(), config.optimizer, config.lr)
+        value_opt = (StackedOptimizer(value.parameters(), "adam", config.value_lr) if value is not None else None)
+        for it in range(config.iterations):
+            active = [k for k in range(len(seeds)) if state.training[k]]
+            if not active:
+                break
+            batches = _sample(envs_cache, config, policy, active, seeds, it)
+            solved = [state.record_returns(k, b) for k, b in zip(active, batches)]
+            losses, norms, entropies = _update(config, policy, value, optimizer, value_opt, active, batches, solved,
+                                               state, it, on_step)
+            for j, (k, batch) in enumerate(zip(active, batches)):
+                history = state.histories[k]
                 rets = batch.returns()
-                window.extend(rets.tolist())
-                steps += batch.n_steps
-                solved = (config.target_return is not None and len(window) >= 16
-                          and float(np.mean(window)) >= config.target_return)
-                with torch.no_grad():
-                    values = value_fn(batch.obs) if value_fn is not None else None
-                    logp_old = policy.log_prob(batch.obs, batch.act)  # the sampling policy's, for steps 2…K
-                first_loss, grad_norm = math.nan, math.nan
-                # K gradient steps on this batch; the first is on-policy, later ones importance-weighted
-                for k in range(1 if solved else config.steps_per_batch):
-                    logp = policy.log_prob(batch.obs, batch.act)
-                    if k == 0:
-                        weights = policy_weights(batch, config, value_fn)
-                    else:
-                        weights = reuse_weights(batch, config, logp.detach(), logp_old, values,
-                                                config.importance_weights)
-                    loss = pg_pseudo_loss(logp, weights, batch.mask)
-                    where = f"iteration {it}" + (f", step {k}" if config.steps_per_batch > 1 else "")
-                    if not torch.isfinite(loss):
-                        raise ValueError(f"training diverged: the loss became {float(loss.detach())} at {where} "
-                                         f"(lr={config.lr}, optimizer={config.optimizer}); use a smaller lr")
-                    if k == 0:
-                        first_loss = float(loss.detach())
-                        with torch.no_grad():  # of the policy that sampled the batch
-                            entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
-                    if on_step is not None:
-                        on_step(it, k, batch, logp.detach(), logp_old)
-                    if solved:  # check before the update: keep the policy that reached the target
-                        break
-                    optimizer.zero_grad()
-                    loss.backward()
-                    norm = float(torch.linalg.vector_norm(
-                        torch.stack([p.grad.norm() for p in policy.parameters() if p.grad is not None])))
-                    if not math.isfinite(norm):
-                        raise ValueError(f"training diverged: the gradient norm became {norm} at {where} "
-                                         f"(lr={config.lr}); use a smaller lr")
-                    if k == 0:
-                        grad_norm = norm
-                    optimizer.step()
-                if value_fn is not None and not solved:
-                    value_fn.fit(batch.obs, batch.reward_to_go(config.gamma), batch.mask)
                 n = len(rets)
                 history.append(iteration=it, mean_return=float(rets.mean()),
                                stderr_return=float(rets.std() / math.sqrt(n)) if n > 1 else 0.0,
-                               recent_return=float(np.mean(window)),
-                               env_steps=steps, wall_s=time.perf_counter() - start,
-                               loss=first_loss, grad_norm=grad_norm, entropy=entropy)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(ret=f"{history.mean_return[-1]:.1f}", steps=steps)
+                               recent_return=float(np.mean(state.windows[k])), env_steps=state.steps[k],
+                               wall_s=time.perf_counter() - start, loss=losses[j], grad_norm=norms[j],
+                               entropy=entropies[j])
                 if callback is not None:
-                    callback(it, batch, history, policy)
-                if solved:
+                    callback(k, it, batch, history, policy.module(k))
+                if solved[j]:
                     history.solved = True
-                    if bar is not None:  # finished early: show the bar complete, not failed
-                        bar.total = bar.n
-                        bar.refresh()
-                    break
-                if config.max_env_steps is not None and steps >= config.max_env_steps:
-                    break
-        finally:
+                if solved[j] or history.diverged or state.over_budget(k, it):
+                    state.training[k] = False
             if bar is not None:
-                bar.close()
+                bar.update(1)
+                best = max(state.histories[k].mean_return[-1] for k in active)
+                bar.set_postfix(ret=f"{best:.1f}", seeds=int(state.training.sum()))
+        if bar is not None and bar.n < bar.total:  # finished early: show the bar complete, not failed
+            bar.total = bar.n
+            bar.refresh()
     finally:
-        envs.close()
-    policy.eval()
-    return policy, history
+        if bar is not None:
+            bar.close()
+        for envs in envs_cache.values():
+            envs.close()
+    return [policy.module(k) for k in range(len(seeds))], state.histories
+
+
+def _update(config, policy, value, optimizer, value_opt, active, batches, solved, state, it, on_step):
+    """The gradient steps on one batch per active seed; returns per-seed loss, ‖∇‖ and entropy lists.
+
+    Step 0 uses ``policy_weights`` (on-policy); steps 1…K−1 of a reused batch use ``reuse_weights``.
+    A seed that reached the target takes no step (the policy kept is the one that sampled the batch),
+    and neither does a seed whose weights are all zero (the batch carries no signal).
+    """
+    index = torch.tensor(active)
+    length = max(b.horizon for b in batches)
+    obs = _pad([b.obs for b in batches], length)
+    act = _pad([b.act for b in batches], length)
+    mask = _pad([b.mask for b in batches], length)
+    sub = copy.copy(policy)
+    n = len(active)
+    with torch.no_grad():
+        values = value_subset(value, index)(obs) if value is not None else None
+    losses, norms = [math.nan] * n, [math.nan] * n
+    stepping = torch.tensor([not s for s in solved])
+    for step in range(config.steps_per_batch):
+        sub.params = {name: p[index] for name, p in policy.params.items()}
+        logp = sub.log_prob(obs, act)
+        if step == 0:
+            logp_old = logp.detach()
+            with torch.no_grad():
+                ent = sub.entropy(obs)
+            entropies = [float(ent[j, :, :b.horizon][b.mask].mean()) for j, b in enumerate(batches)]
+        weights = []
+        for j, b in enumerate(batches):
+            lp = logp[j, :, :b.horizon].detach()
+            v = None if values is None else values[j, :, :b.horizon]
+            if step == 0:
+                w = policy_weights(b, config, v)
+            else:
+                w = reuse_weights(b, config, lp, logp_old[j, :, :b.horizon], v, config.importance_weights)
+            weights.append(w)
+            if on_step is not None:
+                on_step(active[j], it, step, b, lp, logp_old[j, :, :b.horizon])
+        # seed j's pseudo-loss −(1/N) Σ_i Σ_t log π(a_{i,t}|s_{i,t}) w_{i,t}, on its own (N, T_j) batch
+        loss_j = torch.stack([pg_pseudo_loss(logp[j, :, :b.horizon], w, b.mask)
+                              for j, (b, w) in enumerate(zip(batches, weights))])
+        for j in range(n):
+            if step == 0:
+                losses[j] = float(loss_j[j].detach())
+            if not stepping[j]:
+                continue
+            if not math.isfinite(float(loss_j[j].detach())):
+                state.histories[active[j]].diverged = (
+                    f"training diverged: the loss became {float(loss_j[j].detach())} at iteration {it}"
+                    + (f", step {step}" if config.steps_per_batch > 1 else "")
+                    + f" (lr={config.lr}, optimizer={config.optimizer}); use a smaller lr")
+                stepping[j] = False
+        if step == 0:
+            # no signal, no step: all-zero weights give a zero gradient, and Adam would still move
+            has_signal = torch.tensor([bool(w.ne(0).any()) for w in weights])
+            for j in range(n):
+                if stepping[j] and not has_signal[j]:
+                    norms[j] = 0.0
+            stepping &= has_signal
+        if not bool(stepping.any()):
+            break
+        optimizer.zero_grad()
+        torch.where(stepping, loss_j, torch.zeros(())).sum().backward()
+        grads = [p.grad[index].reshape(n, -1) for p in policy.parameters()]
+        norm = torch.linalg.vector_norm(torch.cat(grads, 1), dim=1)
+        for j in range(n):
+            if stepping[j] and not math.isfinite(float(norm[j])):
+                state.histories[active[j]].diverged = (
+                    f"training diverged: the gradient norm became {float(norm[j])} at iteration {it}"
+                    f" (lr={config.lr}); use a smaller lr")
+                stepping[j] = False
+            elif stepping[j] and step == 0:
+                norms[j] = float(norm[j])
+        which = torch.zeros(policy.k, dtype=torch.bool)
+        which[index[stepping]] = True
+        optimizer.step(which)
+    if value is not None:
+        fit = torch.zeros(value.k, dtype=torch.bool)
+        fit[index[torch.tensor([not s for s in solved])]] = True
+        targets = _pad([b.reward_to_go(config.gamma) for b in batches], length)
+        fit_value(value, value_opt, index, fit, obs, targets, mask, config.value_steps)
+    return losses, norms, entropies
+
+
+def value_subset(value: ValueStack, index: Tensor):
+    """V_{φ_k} for the copies in index: obs (len(index), ...) -> values."""
+    sub = copy.copy(value)
+    sub.params = {name: p.detach()[index] for name, p in value.params.items()}
+    return sub
+
+
+def fit_value(value: ValueStack, optimizer: StackedOptimizer, index: Tensor, fit: Tensor, obs: Tensor,
+              targets: Tensor, mask: Tensor, steps: int) -> None:
+    """``steps`` Adam steps per copy on the masked mean squared error (V_φ(s) − Q̂)² (ValueBaseline.fit)."""
+    count = mask.sum((1, 2)).clamp(min=1)
+    for _ in range(steps):
+        sub = copy.copy(value)
+        sub.params = {name: p[index] for name, p in value.params.items()}
+        err = torch.where(mask, sub(obs) - targets, torch.zeros(()))
+        loss = err.pow(2).sum((1, 2)) / count
+        optimizer.zero_grad()
+        loss.sum().backward()
+        optimizer.step(fit)

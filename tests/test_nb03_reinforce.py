@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pgcourse import CategoricalPolicy, TrainConfig, make_vector_env, pg_pseudo_loss, sample_batch, total_return, train
+from pgcourse.train import batch_seed
 from pgcourse.checks.reinforce import (check_pseudo_loss, check_reinforce_weights, reference_pseudo_loss,
                                        reference_reinforce_weights)
 from pgcourse.reinforce import reinforce_step, three_trajectories, trajectory_log_prob
@@ -117,10 +118,9 @@ def test_the_notebooks_plain_loop_reproduces_train_exactly():
     torch.manual_seed(seed)
     policy = CategoricalPolicy(obs_dim=4, n_actions=2, hidden=(64,))
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-    seeds = np.random.SeedSequence(seed).generate_state(iterations)
     means = []
     for it in range(iterations):
-        batch = sample_batch(envs, policy, seed=int(seeds[it]))
+        batch = sample_batch(envs, policy, seed=batch_seed(seed, it))
         rets = total_return(batch.rew, batch.mask)
         means.append(float(rets.mean()))
         loss = pg_pseudo_loss(policy.log_prob(batch.obs, batch.act), rets[:, None].expand_as(batch.rew), batch.mask)

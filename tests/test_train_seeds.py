@@ -1,0 +1,233 @@
+"""Many seeds at once: train_seeds trains K independent runs, and train is its one-seed case."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from pgcourse import Batch, TrainConfig, normalise, train, train_seeds
+from pgcourse.baselines import negligible
+from pgcourse.policies import make_policy
+from pgcourse.stack import PolicyStack, StackedOptimizer, UniformStream
+from pgcourse.train import batch_seed, policy_weights
+
+from helpers import assert_same_history
+
+
+class ConstantEnv(gym.Env):
+    """Every episode lasts LENGTH steps with reward 1 at every step, whatever the actions."""
+
+    LENGTH = 7
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, 3).astype(np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = self.np_random.uniform(-1, 1, 3).astype(np.float32)
+        return obs, 1.0, self.t >= self.LENGTH, False, {}
+
+
+CONSTANT_ID = "pgcourse-test/Constant-v0"
+if CONSTANT_ID not in gym.registry:
+    gym.register(id=CONSTANT_ID, entry_point=ConstantEnv)
+
+
+def _initial_policy(config, env_id=CONSTANT_ID):
+    env = gym.make(env_id)
+    torch.manual_seed(config.seed)
+    policy = make_policy(env.observation_space, env.action_space, config.policy, config.hidden)
+    env.close()
+    return policy
+
+
+# --- the normalisation defect: rounding noise must not become a step --------------------------------------
+
+def test_normalise_returns_zeros_for_constant_weights_and_scales_real_spread():
+    w = torch.full((4, 6), 497.3) + torch.randn(4, 6) * 1e-5 * 497.3 * 1e-2  # spread far below float32 rounding
+    assert torch.equal(normalise(w), torch.zeros(4, 6))
+    real = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    out = normalise(real)
+    assert out.mean().abs() < 1e-6 and out.std() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_baseline_residuals_of_equal_trajectories_are_exactly_zero():
+    # three identical 500-step trajectories: Q̂_t − b_t is 0 in real arithmetic; float32 leaves residuals
+    rew = torch.ones(3, 500)
+    mask = torch.ones(3, 500, dtype=torch.bool)
+    batch = Batch(obs=torch.zeros(3, 500, 4), act=torch.zeros(3, 500, dtype=torch.long), rew=rew, mask=mask,
+                  terminated=torch.zeros(3, dtype=torch.bool), truncated=torch.ones(3, dtype=torch.bool))
+    q = batch.reward_to_go(0.995)
+    b = q.sum(0) / 3
+    assert (q - b).abs().max() > 0, "the example must show the float32 residuals the fix is about"
+    assert negligible(q - b, q)
+    for normalise_ in (True, False):
+        for weights in ("reward_to_go", "total_return"):
+            cfg = TrainConfig(weights=weights, baseline="mean", normalise=normalise_, gamma=0.995)
+            assert torch.equal(policy_weights(batch, cfg), torch.zeros(3, 500)), (weights, normalise_)
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 0.04), ("sgd", 0.3)])
+@pytest.mark.parametrize("weights,baseline,normalise_", [
+    ("reward_to_go", "mean", True), ("reward_to_go", "mean", False), ("total_return", "none", True),
+    ("total_return", "mean", False)])
+def test_constant_reward_batches_give_zero_weights_and_no_parameter_change(optimizer, lr, weights, baseline,
+                                                                            normalise_):
+    config = TrainConfig(env_id=CONSTANT_ID, n_traj=3, iterations=4, gamma=0.995, optimizer=optimizer, lr=lr,
+                         weights=weights, baseline=baseline, normalise=normalise_, seed=2)
+    policy, history = train(config, progress=False)
+    before = _initial_policy(config)
+    for p, q in zip(policy.parameters(), before.parameters()):
+        assert torch.equal(p, q)
+    assert history.grad_norm == [0.0] * 4
+
+
+# --- the vectorised trainer --------------------------------------------------------------------------------
+
+def test_train_is_the_one_seed_case_of_train_seeds():
+    config = TrainConfig(iterations=5, n_traj=4, seed=7)
+    policy, history = train(config, progress=False)
+    policies, histories = train_seeds(config, [7], progress=False)
+    assert_same_history(history, histories[0])
+    for p, q in zip(policy.parameters(), policies[0].parameters()):
+        assert torch.equal(p, q)
+
+
+def test_each_seed_runs_as_it_would_alone():
+    """Seed s in a batch of seeds samples exactly what train(seed=s) samples at first; later iterations
+    agree up to float rounding of the batched products (tolerance 1e-4 on the loss)."""
+    config = TrainConfig(iterations=3, n_traj=8)
+    seeds = [3, 11, 0]
+    _, together = train_seeds(config, seeds, progress=False)
+    _, reversed_ = train_seeds(config, seeds[::-1], progress=False)
+    for k, seed in enumerate(seeds):
+        _, alone = train(config, seed=seed, progress=False)
+        assert together[k].mean_return[0] == alone.mean_return[0]
+        assert together[k].env_steps[0] == alone.env_steps[0]
+        assert together[k].mean_return == alone.mean_return  # 3 iterations: no action flips from rounding
+        np.testing.assert_allclose(together[k].loss, alone.loss, rtol=1e-4)
+        assert reversed_[len(seeds) - 1 - k].mean_return == together[k].mean_return
+    assert len({h.mean_return[0] for h in together}) == len(seeds), "different seeds, different batches"
+
+
+def test_seeds_stop_on_their_own_and_are_dropped_from_sampling():
+    config = TrainConfig(iterations=60, target_return=200.0)
+    _, histories = train_seeds(config, range(4), progress=False)
+    lengths = [len(h) for h in histories]
+    assert all(h.solved for h in histories), [h.summary() for h in histories]
+    assert len(set(lengths)) > 1, "the seeds should need different numbers of iterations"
+    for h in histories:
+        assert math.isnan(h.grad_norm[-1])  # the kept policy is the one that reached the target
+        assert h.final_return >= 200.0
+        steps = np.diff([0, *h.env_steps])
+        assert (steps >= config.n_traj).all()  # a seed counts only its own N episodes per batch
+
+
+def test_budget_per_seed():
+    _, histories = train_seeds(TrainConfig(max_env_steps=600), [0, 1], progress=False)
+    for h in histories:
+        assert h.env_steps[-1] >= 600 and (len(h) == 1 or h.env_steps[-2] < 600)
+
+
+class PoisonedEnv(ConstantEnv):
+    """ConstantEnv whose reward is NaN in the one sub-environment reset with POISON."""
+
+    POISON = None
+
+    def reset(self, *, seed=None, options=None):
+        self.poisoned = seed is not None and seed == PoisonedEnv.POISON
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        obs, rew, term, trunc, info = super().step(action)
+        return obs, math.nan if self.poisoned else rew + float(obs[0]), term, trunc, info
+
+
+POISONED_ID = "pgcourse-test/Poisoned-v0"
+if POISONED_ID not in gym.registry:
+    gym.register(id=POISONED_ID, entry_point=PoisonedEnv)
+
+
+def test_a_diverging_seed_stops_alone_and_train_raises():
+    PoisonedEnv.POISON = batch_seed(1, 2)  # seed 1's third batch, its first sub-environment
+    config = TrainConfig(env_id=POISONED_ID, n_traj=3, iterations=5)
+    _, histories = train_seeds(config, [0, 1, 2], progress=False)
+    assert [bool(h.diverged) for h in histories] == [False, True, False]
+    assert "training diverged: the loss became nan at iteration 2" in histories[1].diverged
+    assert [len(h) for h in histories] == [5, 3, 5]
+    with pytest.raises(ValueError, match="training diverged: the loss became nan at iteration 2"):
+        train(config, seed=1, progress=False)
+
+
+def test_gaussian_and_value_baseline_runs_match_alone():
+    config = TrainConfig(env_id="Pendulum-v1", n_traj=3, iterations=2, baseline="value")
+    _, histories = train_seeds(config, [0, 5], progress=False)
+    for k, seed in enumerate([0, 5]):
+        _, alone = train(config, seed=seed, progress=False)
+        assert histories[k].mean_return[0] == alone.mean_return[0]
+        np.testing.assert_allclose(histories[k].mean_return, alone.mean_return, rtol=1e-5)
+
+
+def test_bad_seeds_are_refused():
+    for bad in ([], [-1], [2**63], [1.5], ["3"]):
+        with pytest.raises(ValueError, match="seed"):
+            train_seeds(TrainConfig(iterations=1), bad, progress=False)
+
+
+def test_batch_seeds_are_made_lazily_and_differ():
+    assert batch_seed(0, 0) != batch_seed(0, 1) != batch_seed(1, 0)
+    assert batch_seed(0, 10**9) == batch_seed(0, 10**9)  # no list of a billion seeds is built
+
+
+# --- the pieces: stacked optimizer, stacked policy, uniform stream -------------------------------------------
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_stacked_optimizer_is_torch_optimizer_per_copy_and_freezes_the_others(name):
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.randn(3, 5, 4, generator=gen).requires_grad_(), torch.randn(3, 4, generator=gen).requires_grad_()]
+    ref = [p[1].detach().clone().requires_grad_() for p in params]
+    frozen = [p[2].detach().clone() for p in params]
+    ours = StackedOptimizer(params, name, lr=0.05)
+    theirs = torch.optim.Adam(ref, lr=0.05) if name == "adam" else torch.optim.SGD(ref, lr=0.05)
+    for _ in range(5):
+        grads = [torch.randn(p.shape, generator=gen) for p in params]
+        for p, g in zip(params, grads):
+            p.grad = g
+        for r, g in zip(ref, grads):
+            r.grad = g[1].clone()
+        ours.step(torch.tensor([True, True, False]))
+        theirs.step()
+    for p, r, f in zip(params, ref, frozen):
+        assert torch.equal(p[1], r)  # bit for bit
+        assert torch.equal(p[2], f)
+
+
+def test_policy_stack_slices_are_the_single_policies():
+    from pgcourse import CategoricalPolicy, GaussianPolicy
+    obs = torch.randn(3, 5, 4)
+    for cls, act in ((CategoricalPolicy, torch.randint(0, 2, (3, 5))), (GaussianPolicy, torch.randn(3, 5, 2))):
+        policies = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            policies.append(cls(4, 2, (16,)))
+        stack = PolicyStack(policies)
+        logp = stack.log_prob(obs, act)
+        ent = stack.entropy(obs)
+        for k, pol in enumerate(policies):
+            torch.testing.assert_close(logp[k], pol.log_prob(obs[k], act[k]), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(ent[k], pol.entropy(obs[k]), rtol=1e-5, atol=1e-6)
+            for p, q in zip(stack.module(k).parameters(), pol.parameters()):
+                assert torch.equal(p, q)
+
+
+def test_uniform_stream_gives_the_per_call_draws():
+    a = torch.Generator().manual_seed(4)
+    b = UniformStream(torch.Generator().manual_seed(4), chunk=5)
+    for _ in range(12):
+        assert torch.equal(torch.rand((8, 2), generator=a), b.rand((8, 2)))
