@@ -11,12 +11,11 @@ from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
-from gymnasium.utils import seeding
 import torch
 from torch import Tensor
 
 from ._validate import check_positive_int
+from .envs import CourseCartPoleVectorEnv, PendulumVectorEnv, vector_spec
 from .returns import reward_to_go, total_return
 
 
@@ -83,11 +82,14 @@ def check_env_id(env_id: str) -> str:
 def make_vector_env(env_id: str, n_envs: int, **kwargs) -> gym.vector.VectorEnv:
     """n_envs copies of env_id, stepped together: one sub-environment per trajectory.
 
-    Uses the environment's own vectorised implementation (``vector_entry_point``,
-    e.g. CartPole's NumPy version) when it has one, else a synchronous vector env.
+    Uses the course's NumPy version for CartPole-v1 and Pendulum-v1 (pgcourse/envs.py), else the
+    environment's own ``vector_entry_point`` if it has one, else a synchronous vector env.
     """
     check_env_id(env_id)
     n_envs = check_positive_int("n_traj", n_envs)
+    spec = vector_spec(env_id)
+    if spec is not None:  # the course's NumPy version (pgcourse/envs.py), which resets in blocks
+        return gym.make_vec(spec, num_envs=n_envs, vectorization_mode="vector_entry_point", **kwargs)
     spec = gym.spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
@@ -99,7 +101,8 @@ def reset_blocks(env: gym.vector.VectorEnv, seeds, block: int) -> np.ndarray:
     Block k (sub-environments k·block … (k+1)·block − 1) starts exactly as a vector env of
     ``block`` copies reset with ``seeds[k]`` would, so a block's episodes depend only on its own
     seed, not on how many other blocks share the vector env. Supports synchronous vector envs and
-    CartPole's NumPy vector env (any vector env when there is one block). Returns the observations.
+    the course's NumPy vector envs (pgcourse/envs.py), and any vector env when there is one block.
+    Returns the observations.
     """
     seeds = [None if s is None else int(s) for s in seeds]
     if len(seeds) * block != env.num_envs:
@@ -107,17 +110,13 @@ def reset_blocks(env: gym.vector.VectorEnv, seeds, block: int) -> np.ndarray:
     if len(seeds) == 1:
         return np.asarray(env.reset(seed=seeds[0])[0])
     base = env.unwrapped
+    if isinstance(base, (CourseCartPoleVectorEnv, PendulumVectorEnv)) or getattr(base, "block_reset", False):
+        return np.asarray(env.reset(seed=seeds)[0])
     if isinstance(base, gym.vector.SyncVectorEnv):
         if any(s is None for s in seeds):
             return np.asarray(env.reset()[0])
         # a SyncVectorEnv reset with seed s seeds its sub-environment j with s + j
         return np.asarray(env.reset(seed=[s + j for s in seeds for j in range(block)])[0])
-    if isinstance(base, CartPoleVectorEnv):
-        env.reset(seed=seeds[0])
-        for k, s in enumerate(seeds):  # CartPoleVectorEnv.reset: state ~ U(low, high), shape (4, num_envs)
-            rng = np.random.default_rng() if s is None else seeding.np_random(s)[0]
-            base.state[:, k * block:(k + 1) * block] = rng.uniform(low=base.low, high=base.high, size=(4, block))
-        return base.state.T.astype(np.float32)
     raise ValueError(f"cannot reset {type(base).__name__} in independent blocks: use vectorization_mode='sync'")
 
 

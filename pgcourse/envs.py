@@ -1,0 +1,139 @@
+"""The course's vector environments: many episodes stepped as one NumPy array operation.
+
+Training many seeds at once steps K·N sub-environments together, and a batch of seed k must not
+depend on the other seeds. So these vector environments reset in *blocks*: ``reset(seed=[s_0, …,
+s_{K−1}])`` starts block k (sub-environments k·N … (k+1)·N − 1) exactly as a vector env of N copies
+reset with ``seed=s_k``. With an int seed they behave as usual.
+
+* ``CartPole-v1``: gymnasium's own NumPy CartPole (``CartPoleVectorEnv``), with block resets.
+* ``Pendulum-v1``: gymnasium's pendulum dynamics, written for arrays (gymnasium steps Pendulum one
+  Python object per sub-environment, 30x slower for 160 copies). tests/test_envs.py checks it step for
+  step against ``gymnasium.envs.classic_control.pendulum.PendulumEnv``.
+
+``make_vector_env`` (pgcourse/batch.py) uses these for their ids; other ids step a synchronous
+vector env (one Python env per trajectory). ``register_vector(env_id, entry_point)`` adds one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+from gymnasium.utils import seeding
+from gymnasium.vector.utils import batch_space
+
+__all__ = ["VECTOR_ENVS", "register_vector", "vector_spec", "CourseCartPoleVectorEnv", "PendulumVectorEnv",
+           "block_size"]
+
+VECTOR_ENVS: dict[str, str] = {
+    "CartPole-v1": "pgcourse.envs:CourseCartPoleVectorEnv",
+    "Pendulum-v1": "pgcourse.envs:PendulumVectorEnv",
+}
+"""env id -> entry point of a vector env whose reset accepts a list of block seeds."""
+
+
+def register_vector(env_id: str, entry_point: str) -> None:
+    """Step ``env_id`` with the vector env at ``entry_point`` ("module:Class"; its reset takes block seeds)."""
+    VECTOR_ENVS[env_id] = entry_point
+
+
+def vector_spec(env_id: str) -> gym.envs.registration.EnvSpec | None:
+    """The env's gymnasium spec with the course's vector entry point, or None if the course has none."""
+    if env_id not in VECTOR_ENVS:
+        return None
+    return dataclasses.replace(gym.spec(env_id), vector_entry_point=VECTOR_ENVS[env_id])
+
+
+def block_size(num_envs: int, seeds) -> int:
+    """N, the sub-environments per block, when num_envs copies are reset with len(seeds) block seeds."""
+    if len(seeds) < 1 or num_envs % len(seeds):
+        raise ValueError(f"{len(seeds)} block seeds do not divide num_envs={num_envs} into equal blocks")
+    return num_envs // len(seeds)
+
+
+def _block_uniform(seeds, n: int, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """(d, n) uniform draws, block k from its own generator seeded with seeds[k] (as a fresh reset would)."""
+    size = block_size(n, seeds)
+    out = np.empty((len(low), n))
+    for k, s in enumerate(seeds):
+        rng = seeding.np_random(None if s is None else int(s))[0]
+        out[:, k * size:(k + 1) * size] = rng.uniform(low=low[:, None], high=high[:, None], size=(len(low), size))
+    return out
+
+
+class CourseCartPoleVectorEnv(CartPoleVectorEnv):
+    """gymnasium's NumPy CartPole; ``reset(seed=[s_0, …])`` resets block k as ``reset(seed=s_k)`` would."""
+
+    def reset(self, *, seed=None, options=None):
+        if not isinstance(seed, (list, tuple)):
+            return super().reset(seed=seed, options=options)
+        super().reset(seed=seed[0], options=options)
+        self.state = _block_uniform(seed, self.num_envs, np.full(4, self.low), np.full(4, self.high))
+        return self.state.T.astype(np.float32), {}
+
+
+class PendulumVectorEnv(gym.vector.VectorEnv):
+    """Pendulum-v1 for n copies at once: the dynamics of gymnasium's PendulumEnv, on arrays.
+
+    θ̇' = clip(θ̇ + (3g/2l · sin θ + 3/(ml²) · u) dt, ±8),  θ' = θ + θ̇' dt,
+    reward −(normalize(θ)² + 0.1 θ̇² + 0.001 u²), u = clip(a, ±2); observation (cos θ, sin θ, θ̇);
+    start θ ~ U(−π, π), θ̇ ~ U(−1, 1); truncated after max_episode_steps (200). Sub-environments that
+    ended are reset on the next step (gymnasium's next-step autoreset; those steps are masked anyway).
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int = 200, g: float = 10.0, render_mode=None, **kwargs):
+        self.num_envs = int(num_envs)
+        self.max_speed, self.max_torque, self.dt, self.g, self.m, self.l = 8.0, 2.0, 0.05, float(g), 1.0, 1.0
+        self.max_episode_steps = int(max_episode_steps)
+        self.render_mode = render_mode
+        high = np.array([1.0, 1.0, self.max_speed], dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-self.max_torque, self.max_torque, shape=(1,), dtype=np.float32)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.high = np.array([np.pi, 1.0])
+        self.state = None
+        self.steps = np.zeros(self.num_envs, dtype=np.int32)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+
+    def _obs(self) -> np.ndarray:
+        th, thdot = self.state
+        return np.stack([np.cos(th), np.sin(th), thdot], axis=1).astype(np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+        if seeds[0] is not None:
+            self._np_random, _ = seeding.np_random(int(seeds[0]))
+        self.state = _block_uniform(seeds, self.num_envs, -self.high, self.high)
+        self.steps = np.zeros(self.num_envs, dtype=np.int32)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+        return self._obs(), {}
+
+    def step(self, actions):
+        if self.state is None:
+            raise ValueError("call reset() before step()")
+        u = np.clip(np.asarray(actions, dtype=np.float32).reshape(self.num_envs, -1)[:, 0],
+                    -self.max_torque, self.max_torque)
+        th, thdot = self.state
+        norm_th = ((th + np.pi) % (2 * np.pi)) - np.pi
+        costs = norm_th ** 2 + 0.1 * thdot ** 2 + 0.001 * (u ** 2)
+        newthdot = thdot + (3 * self.g / (2 * self.l) * np.sin(th) + 3.0 / (self.m * self.l ** 2) * u) * self.dt
+        newthdot = np.clip(newthdot, -self.max_speed, self.max_speed)
+        self.state = np.stack([th + newthdot * self.dt, newthdot])
+        self.steps += 1
+        reward = (-costs).astype(np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = self.steps >= self.max_episode_steps
+        if self.prev_done.any():  # next-step autoreset
+            done = self.prev_done
+            self.state[:, done] = self.np_random.uniform(low=-self.high[:, None], high=self.high[:, None],
+                                                         size=(2, int(done.sum())))
+            self.steps[done] = 0
+            reward[done] = 0.0
+            truncated[done] = False
+        self.prev_done = terminated | truncated
+        return self._obs(), reward, terminated, truncated, {}

@@ -1,0 +1,61 @@
+"""The course's vector environments: gymnasium's dynamics exactly, and resets in independent blocks."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from pgcourse import make_vector_env
+from pgcourse.batch import reset_blocks
+from pgcourse.envs import CourseCartPoleVectorEnv, PendulumVectorEnv
+
+
+def test_pendulum_vector_env_steps_as_gymnasium_pendulum():
+    n, steps = 5, 200
+    vec = make_vector_env("Pendulum-v1", n)
+    assert isinstance(vec.unwrapped, PendulumVectorEnv)
+    obs, _ = vec.reset(seed=3)
+    singles = [gym.make("Pendulum-v1").unwrapped for _ in range(n)]
+    for j, env in enumerate(singles):
+        env.reset(seed=0)
+        env.state = vec.unwrapped.state[:, j].copy()  # same start, then the same actions
+        np.testing.assert_array_equal(env._get_obs(), obs[j])
+    rng = np.random.default_rng(0)
+    for t in range(steps):
+        act = rng.uniform(-3, 3, size=(n, 1)).astype(np.float32)  # beyond ±2: both clip
+        obs, rew, term, trunc, _ = vec.step(act)
+        for j, env in enumerate(singles):
+            o, r, te, _, _ = env.step(act[j])
+            np.testing.assert_allclose(obs[j], o, rtol=0, atol=1e-6)
+            assert rew[j] == pytest.approx(r, rel=1e-6, abs=1e-9)  # NumPy's vectorised sin differs by an ulp
+            assert not term[j] and not te
+        assert trunc.all() == (t == steps - 1)
+    vec.close()
+
+
+def test_pendulum_starts_uniformly_in_the_documented_box():
+    vec = PendulumVectorEnv(num_envs=4000)
+    vec.reset(seed=1)
+    th, thdot = vec.state
+    assert th.min() >= -np.pi and th.max() <= np.pi and abs(thdot).max() <= 1.0
+    assert abs(th.mean()) < 0.1 and th.std() == pytest.approx(2 * np.pi / np.sqrt(12), rel=0.05)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_a_block_starts_as_a_vector_env_of_its_own(env_id):
+    n = 4
+    big = make_vector_env(env_id, 3 * n)
+    obs = reset_blocks(big, [11, 22, 33], n)
+    for k, seed in enumerate([11, 22, 33]):
+        small = make_vector_env(env_id, n)
+        alone, _ = small.reset(seed=seed)
+        np.testing.assert_array_equal(obs[k * n:(k + 1) * n], alone)
+        small.close()
+    assert isinstance(big.unwrapped, (CourseCartPoleVectorEnv, PendulumVectorEnv))
+    big.close()
+
+
+def test_block_seeds_must_divide_the_envs():
+    env = make_vector_env("CartPole-v1", 6)
+    with pytest.raises(ValueError, match="blocks"):
+        reset_blocks(env, [1, 2, 3, 4], 2)
+    env.close()
