@@ -70,7 +70,7 @@ class Panel(w.VBox):
     """Controls → ``compute(**values)`` → ``draw(fig, result, earlier)`` → PNG figure.
 
     controls: name → ipywidget with a ``value``; the names are ``compute``'s keyword arguments.
-    compute: deterministic for given values (seeds are controls or fixed), returns any result.
+    compute: deterministic for given values on one machine (seeds are controls or fixed), returns any result.
     draw: draws ``result`` on a fresh matplotlib Figure; ``earlier`` is the list of
     (values, result) of previous runs, newest last, for "beside earlier runs" plots.
     auto: recompute whenever a control changes (for panels that redraw in well under a second);
