@@ -4,8 +4,10 @@ Training one small policy per seed wastes the machine: a CartPole policy is two 
 products per environment step. ``train_seeds`` trains K seeds in one process instead: every
 parameter θ of shape ``shape`` is stored once as a (K, *shape) tensor, the K networks run as
 one batched matrix product (``torch.baddbmm``), and each copy keeps its own optimizer state.
-Slice k of every computation depends only on copy k, so copy k computes the same numbers
-whatever the other K − 1 copies are (tests/test_train.py checks this).
+Slice k of every computation depends only on copy k's parameters and data. It can differ from a
+lone copy's computation in the last bits (batched products and padding to a common episode
+length round differently); one copy computes exactly what the single module computes
+(tests/test_train_seeds.py checks both).
 
 Taught in notebooks/03_reinforce.ipynb (training over seeds).
 """
