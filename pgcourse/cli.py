@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import sys
+import typing
 from dataclasses import fields
 from pathlib import Path
 
@@ -25,31 +26,59 @@ class _UsageError(Exception):
     pass
 
 
-def _defaults():
-    return {f.name: f.default for f in fields(TrainConfig)}
+def field_docs(cls=None) -> dict[str, str]:
+    """Each dataclass field's docstring (the string literal under it in the class body), read with ast."""
+    import ast
+    import inspect
+    import textwrap
+
+    cls = TrainConfig if cls is None else cls
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+ALIASES = {"env_id": ["--env"]}
+"""Short spellings kept for the README's commands."""
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field: --field-name, its type, its default, and its docstring as help."""
+    docs = field_docs()
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        optional = type(None) in typing.get_args(kind)
+        base = next((a for a in typing.get_args(kind) if a is not type(None)), kind) if optional else kind
+        kwargs = {"dest": f.name, "default": f.default,
+                  "help": docs.get(f.name, "").replace("%", "%%") + " (default: %(default)s)"}
+        if base is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(base) is tuple:
+            kwargs.update(type=typing.get_args(base)[0], nargs="+", default=list(f.default))
+        else:
+            kwargs["type"] = base
+        parser.add_argument(flag, *ALIASES.get(f.name, []), **kwargs)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig a parsed ``train`` command line asks for."""
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    values["hidden"] = tuple(values["hidden"])
+    return TrainConfig(**values)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = _defaults()
     parser = _Parser(prog="pgcourse", description="Policy-gradient course: train and evaluate REINFORCE policies.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a policy with REINFORCE")
-    t.add_argument("--env", dest="env_id", default=d["env_id"], help="gymnasium id (default %(default)s)")
-    t.add_argument("--weights", default=d["weights"], help="total_return | reward_to_go (default %(default)s)")
-    t.add_argument("--baseline", default=d["baseline"], help="none | mean | value (default %(default)s)")
-    t.add_argument("--normalise", action=argparse.BooleanOptionalAction, default=d["normalise"],
-                   help="normalise the weights per batch (default %(default)s)")
-    t.add_argument("--n-traj", type=int, default=d["n_traj"], help="trajectories per batch N (default %(default)s)")
-    t.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default %(default)s)")
-    t.add_argument("--optimizer", default=d["optimizer"], help="sgd | adam (default %(default)s)")
-    t.add_argument("--gamma", type=float, default=d["gamma"], help="discount in [0, 1] (default %(default)s)")
-    t.add_argument("--hidden", type=int, nargs="*", default=list(d["hidden"]), help="hidden sizes (default %(default)s)")
-    t.add_argument("--iterations", type=int, default=d["iterations"], help="max gradient steps (default %(default)s)")
-    t.add_argument("--seed", type=int, default=d["seed"])
-    t.add_argument("--target-return", type=float, default=None,
-                   help="stop when the mean return of the last 16 finished episodes reaches this")
-    t.add_argument("--policy", default=d["policy"], help="auto | categorical | gaussian (default %(default)s)")
+    add_config_options(t)
     t.add_argument("--out", type=Path, default=None, help="folder for history.csv, learning_curve.png and the policy")
     t.add_argument("--json", action="store_true", help="print one final JSON line")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -76,8 +105,7 @@ def _train(args) -> int:
     from .plots import save_learning_curve
     from .train import train
 
-    names = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: (tuple(v) if k == "hidden" else v) for k, v in vars(args).items() if k in names})
+    config = config_from_args(args)
     policy, history = train(config, progress=False if (args.no_progress or args.json) else None)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

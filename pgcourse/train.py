@@ -67,7 +67,7 @@ class TrainConfig:
     optimizer: str = "adam"
     """"sgd" (θ ← θ + α ĝ) or "adam" (per-parameter step sizes, notebook 09)."""
     gamma: float = 0.995
-    """Discount γ in [0, 1] used in the weights (1 = the seed's undiscounted sum)."""
+    """Discount γ in [0, 1] used in the weights (1 = the notes' undiscounted sum)."""
     hidden: tuple[int, ...] = (64,)
     """Hidden layer sizes of the policy (and of the value baseline)."""
     iterations: int = 100

@@ -124,3 +124,34 @@ def test_evaluate_bad_episodes(trained, capsys):
     out, _ = trained
     assert main(["evaluate", "--policy", str(out), "--episodes", "0"]) == 2
     assert "episodes must be ≥ 1, got 0" in capsys.readouterr().err
+
+
+def test_every_trainconfig_field_is_settable_from_the_command_line():
+    """The train options are generated from TrainConfig: a new field is an option with its docstring as help."""
+    from dataclasses import fields
+
+    from pgcourse import TrainConfig
+    from pgcourse.cli import build_parser, config_from_args, field_docs
+
+    changed = {"env_id": "Pendulum-v1", "weights": "total_return", "baseline": "value", "normalise": False,
+               "n_traj": 3, "lr": 0.5, "optimizer": "sgd", "gamma": 0.9, "hidden": (7, 5), "iterations": 9,
+               "seed": 11, "target_return": 12.5, "policy": "gaussian", "log_std_init": -0.5, "value_lr": 0.2,
+               "value_steps": 2, "steps_per_batch": 1, "importance_weights": "first_order", "max_env_steps": 99}
+    assert set(changed) == {f.name for f in fields(TrainConfig)}, "a new field needs a value in this test"
+    argv = ["train"]
+    for name, value in changed.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert config == TrainConfig(**changed)
+    # no option given: the defaults; the help text is each field's docstring
+    assert config_from_args(build_parser().parse_args(["train"])) == TrainConfig()
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    for name, doc in field_docs().items():
+        assert " ".join(doc.split()[:4]) in help_text, name
+    assert len(field_docs()) == len(fields(TrainConfig))
