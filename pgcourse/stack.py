@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .policies import CategoricalPolicy, GaussianPolicy
 
-__all__ = ["ParamStack", "PolicyStack", "UniformStream", "ValueStack", "StackedOptimizer"]
+__all__ = ["ParamStack", "PolicyStack", "StackedUniform", "UniformStream", "ValueStack", "StackedOptimizer"]
 
 
 class ParamStack:
@@ -135,6 +135,11 @@ class PolicyStack(ParamStack):
             return -(logp.exp() * logp).sum(-1)
         return (self._log_std(out) + 0.5 * math.log(2 * math.pi * math.e)).sum(-1).expand(out.shape[:-1])
 
+    def sample_with(self, obs: Tensor, uniforms: Tensor) -> Tensor:
+        """a ~ π_{θ_k}(·|s) by the Gumbel-max trick from given uniforms (K, ..., n_actions) (Categorical only)."""
+        out = self._net(obs)
+        return (out - torch.log(-torch.log(uniforms.clamp(1e-12, 1.0)))).argmax(-1)
+
     def sample(self, obs: Tensor, generators) -> Tensor:
         """a ~ π_{θ_k}(·|s) for each copy k, drawing copy k's noise from generators[k].
 
@@ -175,6 +180,28 @@ class UniformStream:
             self.buffer, self.used, self.shape = torch.rand((self.chunk, *shape), generator=self.generator), 0, shape
         self.used += 1
         return self.buffer[self.used - 1]
+
+
+class StackedUniform:
+    """K uniform streams advanced together: ``rand(blocks)`` is draw t of each stream in ``blocks``.
+
+    Stream k gives exactly the draws ``torch.rand(shape, generator=generators[k])`` would give on
+    successive calls; a whole chunk of steps for all K streams is fetched at once, so a step costs
+    one indexing operation. Every call advances every stream (blocks that are not asked for have
+    finished their episodes and never need their draws).
+    """
+
+    def __init__(self, generators, shape, chunk: int = 64):
+        self.generators, self.shape, self.chunk = list(generators), tuple(shape), int(chunk)
+        self.buffer, self.t = None, 0
+
+    def rand(self, blocks=None) -> Tensor:
+        i = self.t % self.chunk
+        if i == 0:
+            self.buffer = torch.stack([torch.rand((self.chunk, *self.shape), generator=g) for g in self.generators])
+        self.t += 1
+        out = self.buffer[:, i]
+        return out if blocks is None else out[blocks]
 
 
 class ValueStack(ParamStack):

@@ -30,7 +30,7 @@ from .returns import reward_to_go
 from .batch import Batch, check_env_id, make_vector_env, rollout
 from .estimators import pg_pseudo_loss
 from .policies import make_policy
-from .stack import PolicyStack, StackedOptimizer, UniformStream, ValueStack
+from .stack import PolicyStack, StackedOptimizer, StackedUniform, ValueStack
 
 WEIGHTS = ("total_return", "reward_to_go")
 BASELINES = ("none", "mean", "value")
@@ -405,15 +405,23 @@ def _sample(envs_cache: dict, config: TrainConfig, policy: PolicyStack, active: 
     envs = envs_cache[n_envs]
     batch_seeds = [batch_seed(seeds[k], iteration) for k in active]
     generators = [torch.Generator().manual_seed(s) for s in batch_seeds]
-    if policy.discrete:  # the same uniforms as one torch.rand call per step, fetched 64 steps at a time
-        generators = [UniformStream(g) for g in generators]
     views = {}  # the copies of the blocks still running, made once per set of blocks
+    if policy.discrete:  # the same uniforms as one torch.rand((N, A)) call per step, fetched 64 steps at a time
+        uniforms = StackedUniform(generators, (config.n_traj, envs.single_action_space.n))
 
-    def act(obs, blocks):
-        key = tuple(blocks.tolist())
-        if key not in views:
-            views[key] = policy.detached(torch.tensor([active[b] for b in key]))
-        return views[key].sample(obs, [generators[b] for b in key])
+        def act(obs, blocks):
+            key = tuple(blocks.tolist())
+            if key not in views:
+                views[key] = (policy.detached(torch.tensor([active[b] for b in key])), torch.as_tensor(blocks))
+            view, index = views[key]
+            u = uniforms.rand()
+            return view.sample_with(obs, u if len(key) == len(active) else u[index])
+    else:
+        def act(obs, blocks):
+            key = tuple(blocks.tolist())
+            if key not in views:
+                views[key] = policy.detached(torch.tensor([active[b] for b in key]))
+            return views[key].sample(obs, [generators[b] for b in key])
 
     return rollout(envs, act, batch_seeds, config.n_traj)
 

@@ -231,3 +231,26 @@ def test_uniform_stream_gives_the_per_call_draws():
     b = UniformStream(torch.Generator().manual_seed(4), chunk=5)
     for _ in range(12):
         assert torch.equal(torch.rand((8, 2), generator=a), b.rand((8, 2)))
+
+
+def test_stacked_uniform_gives_each_streams_per_call_draws():
+    from pgcourse.stack import StackedUniform
+    alone = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    stacked = StackedUniform([torch.Generator().manual_seed(s) for s in (1, 2, 3)], (8, 2), chunk=5)
+    for t in range(12):
+        want = torch.stack([torch.rand((8, 2), generator=g) for g in alone])
+        got = stacked.rand() if t % 2 else stacked.rand(torch.tensor([0, 1, 2]))
+        assert torch.equal(got, want)
+
+
+def test_cartpole_action_check_is_the_same_check():
+    from pgcourse import make_vector_env
+    env = make_vector_env("CartPole-v1", 4)
+    env.reset(seed=0)
+    space = env.unwrapped.action_space
+    assert space.contains(np.array([0, 1, 1, 0]))
+    for bad in (np.array([0, 1, 2, 0]), np.array([0, 1, 1]), np.array([0.0, 1.0, 1.0, 0.0]), [0, 1, 1, 0]):
+        assert not space.contains(bad)
+    with pytest.raises(AssertionError):
+        env.step(np.array([0, 1, 2, 0]))
+    env.close()
