@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .policies import CategoricalPolicy, GaussianPolicy
 
-__all__ = ["ParamStack", "PolicyStack", "StackedUniform", "ValueStack", "StackedOptimizer"]
+__all__ = ["ParamStack", "PolicyStack", "StackedUniform", "UniformStream", "ValueStack", "StackedOptimizer"]
 
 
 class ParamStack:
@@ -147,7 +147,8 @@ class PolicyStack(ParamStack):
         ``policies.CategoricalPolicy.sample`` / ``GaussianPolicy.sample`` would with the same generator.
         """
         out = self._net(obs)
-        noise = [(torch.rand if self.discrete else torch.randn)(out.shape[1:], generator=g) for g in generators]
+        noise = [g.rand(out.shape[1:]) if isinstance(g, UniformStream) else
+                 (torch.rand if self.discrete else torch.randn)(out.shape[1:], generator=g) for g in generators]
         noise = noise[0][None] if len(noise) == 1 else torch.stack(noise)
         if self.discrete:
             return (out - torch.log(-torch.log(noise.clamp_(1e-12, 1.0)))).argmax(-1)
@@ -156,6 +157,29 @@ class PolicyStack(ParamStack):
     def mode(self, obs: Tensor) -> Tensor:
         out = self._net(obs)
         return out.argmax(-1) if self.discrete else out
+
+
+class UniformStream:
+    """Uniform draws from a torch.Generator, fetched ``chunk`` calls at a time.
+
+    ``rand(shape)`` returns what ``torch.rand(shape, generator=g)`` would return on this call
+    (torch's CPU generator gives the same sequence for one large draw as for many small ones),
+    but asks the generator once per ``chunk`` calls: sampling a 500-step episode costs a few
+    draws instead of 500.
+    """
+
+    def __init__(self, generator: torch.Generator, chunk: int = 64):
+        self.generator, self.chunk = generator, int(chunk)
+        self.buffer, self.used, self.shape = None, 0, None
+
+    def rand(self, shape) -> Tensor:
+        shape = tuple(shape)
+        if self.buffer is None or self.used == len(self.buffer) or shape != self.shape:
+            if self.buffer is not None and self.used < len(self.buffer):
+                raise ValueError("UniformStream: the shape changed with draws left in the buffer")
+            self.buffer, self.used, self.shape = torch.rand((self.chunk, *shape), generator=self.generator), 0, shape
+        self.used += 1
+        return self.buffer[self.used - 1]
 
 
 class StackedUniform:

@@ -10,7 +10,7 @@ import torch
 from pgcourse import Batch, TrainConfig, normalise, train, train_seeds
 from pgcourse.baselines import negligible
 from pgcourse.policies import make_policy
-from pgcourse.stack import PolicyStack, StackedOptimizer
+from pgcourse.stack import PolicyStack, StackedOptimizer, UniformStream
 from pgcourse.train import batch_seed, policy_weights
 
 from helpers import assert_same_history
@@ -224,6 +224,13 @@ def test_policy_stack_slices_are_the_single_policies():
             torch.testing.assert_close(ent[k], pol.entropy(obs[k]), rtol=1e-5, atol=1e-6)
             for p, q in zip(stack.module(k).parameters(), pol.parameters()):
                 assert torch.equal(p, q)
+
+
+def test_uniform_stream_gives_the_per_call_draws():
+    a = torch.Generator().manual_seed(4)
+    b = UniformStream(torch.Generator().manual_seed(4), chunk=5)
+    for _ in range(12):
+        assert torch.equal(torch.rand((8, 2), generator=a), b.rand((8, 2)))
 
 
 def test_stacked_uniform_gives_each_streams_per_call_draws():
