@@ -6,8 +6,9 @@
 * ``first_order_expected_gradient``, ``past_ratio_expected_gradient``: the exact expectations of the
   first-order estimator ρ_t Q̂_t and of (Π_{t''≤t} ρ) Q̂_t (their bias is the distance to ∇J(θ')).
 * ``trajectory_ratio_second_moment``: E_θ[(p_θ'(τ)/p_θ(τ))²], whose inverse is the large-N limit of ESS/N.
-* ``reuse_weights`` and ``train_reuse``: REINFORCE that takes K gradient steps on each batch,
-  re-weighting the batch with per-decision importance weights against the policy that sampled it.
+* ``reuse_weights``, ``train_reuse`` and ``train_reuse_seeds``: REINFORCE that takes K gradient steps on each
+  batch, re-weighting the batch with per-decision importance weights against the policy that sampled it
+  (``train_reuse_seeds``: many seeds at once, via ``pgcourse.train_seeds``; ``train_reuse`` is its one-seed case).
 
 Taught in notebooks/08_off_policy_importance_sampling.ipynb.
 """
@@ -26,10 +27,10 @@ from .importance import effective_sample_size, log_ratios
 from .returns import reward_to_go
 from .tabular import TabularMDP
 from .train import IMPORTANCE_WEIGHTS as WEIGHTINGS
-from .train import History, TrainConfig, reuse_weights, train  # reuse_weights lives with policy_weights
+from .train import History, TrainConfig, merge_config, reuse_weights, train_seeds  # reuse_weights lives with policy_weights
 
 __all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
-           "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse"]
+           "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse", "train_reuse_seeds"]
 
 
 # --- importance sampling on 1-D Gaussians ------------------------------------------------------------------
@@ -179,34 +180,56 @@ class ReuseHistory(History):
     ess_fraction: list = field(default_factory=list)
 
 
-def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: bool | None = None,
-                weighting: str = "per_decision", max_env_steps: int | None = None, **overrides):
-    """REINFORCE with K gradient steps per batch, re-weighted by per-decision importance weights.
+def train_reuse_seeds(config: TrainConfig | None = None, seeds=range(10), k_steps: int = 4,
+                      progress: bool | None = None, weighting: str = "per_decision", max_env_steps: int | None = None,
+                      **overrides):
+    """REINFORCE with K gradient steps per batch, re-weighted by per-decision importance weights, for many seeds.
 
     For each batch sampled by π_θ (log π_θ(a|s) kept, detached, as logp_old): K times, recompute
     logp_new = log π_θ'(a|s) with gradients, weights w = ``reuse_weights`` (c = 1 on the first step),
     and take one optimizer step on the pseudo-loss −(1/N) Σ_i Σ_t logp_new · w. This is
-    ``pgcourse.train`` with ``steps_per_batch=K`` (so K = 1 is exactly ``train``), recording per step
-    how far the policy has moved from the batch's.
+    ``pgcourse.train_seeds`` with ``steps_per_batch=K`` (so K = 1 is exactly ``train_seeds``), recording
+    per seed and per step how far the policy has moved from the batch's.
     weighting: "per_decision" (unbiased) or "first_order" (w = ρ_t (Q̂_t − b_t), biased, no products of ratios).
-    max_env_steps: also stop after the batch that reaches this many environment steps (None: no limit).
-    Returns (policy, ReuseHistory). env_steps counts samples, so K > 1 uses each sample K times.
+    max_env_steps: also stop a seed after the batch that reaches this many environment steps (None: the
+    config's ``max_env_steps``).
+    Returns (policies, [ReuseHistory, one per seed]). env_steps counts samples, so K > 1 uses each sample
+    K times. A seed that diverges stops with ``history.diverged`` set (``train_reuse`` raises it).
     Taught in notebooks/08_off_policy_importance_sampling.ipynb.
     """
     k_steps = check_positive_int("k_steps", k_steps)
     check_choice("weighting", weighting, WEIGHTINGS)
-    config = TrainConfig(**overrides) if config is None else (
-        TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate())
-    config = replace(config, steps_per_batch=k_steps, importance_weights=weighting, max_env_steps=max_env_steps)
-    max_log_ratio, ess_fraction = [], []
+    config = merge_config(config, overrides)
+    config = replace(config, steps_per_batch=k_steps, importance_weights=weighting,
+                     max_env_steps=config.max_env_steps if max_env_steps is None else max_env_steps)
+    seeds = list(seeds)
+    max_log_ratio = [[] for _ in seeds]
+    ess_fraction = [[] for _ in seeds]
 
-    def record(iteration, k, batch, logp, logp_old):
-        if k == 0:
-            max_log_ratio.append([])
-            ess_fraction.append([])
+    def record(k, iteration, step, batch, logp, logp_old):
+        if step == 0:
+            max_log_ratio[k].append([])
+            ess_fraction[k].append([])
         log_c = log_ratios(logp, logp_old, batch.mask).sum(1)  # log c_{i,T_i}
-        max_log_ratio[-1].append(float(log_c.abs().max()))
-        ess_fraction[-1].append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
+        max_log_ratio[k][-1].append(float(log_c.abs().max()))
+        ess_fraction[k][-1].append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
 
-    policy, history = train(config, progress=progress, on_step=record)
-    return policy, ReuseHistory(**asdict(history), max_log_ratio=max_log_ratio, ess_fraction=ess_fraction)
+    policies, histories = train_seeds(config, seeds, progress=progress, on_step=record)
+    return policies, [ReuseHistory(**asdict(h), max_log_ratio=m, ess_fraction=e)
+                      for h, m, e in zip(histories, max_log_ratio, ess_fraction)]
+
+
+def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: bool | None = None,
+                weighting: str = "per_decision", max_env_steps: int | None = None, **overrides):
+    """``train_reuse_seeds`` with the one seed ``config.seed``; returns (policy, ReuseHistory).
+
+    K = 1 is exactly ``pgcourse.train`` (the same code path: both are ``train_seeds`` with one seed).
+    Raises ValueError for a bad config and when the loss becomes NaN or infinite (lower the learning rate).
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    config = merge_config(config, overrides)
+    policies, histories = train_reuse_seeds(config, [config.seed], k_steps=k_steps, progress=progress,
+                                            weighting=weighting, max_env_steps=max_env_steps)
+    if histories[0].diverged:
+        raise ValueError(histories[0].diverged)
+    return policies[0], histories[0]

@@ -1,6 +1,9 @@
-"""Notebook 08 (off-policy, importance sampling): exact moments, the K-steps-per-batch trainer, panel, checkers."""
+"""Notebook 08 (off-policy, importance sampling): exact moments, the K-steps-per-batch trainer, panel, checkers,
+and the batch-reuse experiment's claims over 12 seeds (marker ``claims``: they hold on either float path)."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +17,10 @@ from pgcourse.batch import make_vector_env, sample_batch
 from pgcourse.checks.off_policy_importance_sampling import check_effective_sample_size, check_per_decision_weights
 from pgcourse.off_policy import (first_order_expected_gradient, gaussian_is_estimate, gaussian_is_moments,
                                  past_ratio_expected_gradient, past_ratio_is_weights, reuse_weights, train_reuse,
-                                 trajectory_ratio_second_moment)
+                                 train_reuse_seeds, trajectory_ratio_second_moment)
 from pgcourse.policies import make_policy
 from pgcourse.returns import reward_to_go
+from pgcourse.stats import bootstrap_difference, final_returns, newcombe_interval
 from pgcourse.train import HISTORY_COLUMNS, policy_weights
 from pgcourse.widgets.off_policy_importance_sampling import (make_off_policy_problem, off_policy_comparison,
                                                             off_policy_panel)
@@ -249,6 +253,102 @@ def test_max_env_steps_stops_after_the_batch_that_reaches_it():
     _, h1 = train_reuse(config, k_steps=1, progress=False, max_env_steps=limit)
     _, t1 = train(TrainConfig(iterations=3, seed=0), progress=False)
     _assert_same_history(h1, t1)
+
+
+def test_train_reuse_seeds_keeps_the_records_of_each_seed():
+    # three seeds with a budget: their runs end after different numbers of batches, and each keeps one row of
+    # K records per batch; each seed's first batch is the one train_reuse samples with that seed
+    config = TrainConfig(iterations=30, lr=0.02)
+    _, hs = train_reuse_seeds(config, [0, 1, 2], k_steps=3, progress=False, max_env_steps=1500)
+    assert len({len(h) for h in hs}) > 1, [len(h) for h in hs]
+    for s, h in zip([0, 1, 2], hs):
+        assert len(h.max_log_ratio) == len(h.ess_fraction) == len(h)
+        assert all(len(row) == 3 and row[0] == 0.0 and row[1] > 0.0 for row in h.max_log_ratio)
+        assert all(row[0] == 1.0 and 0 < row[2] <= 1.0 for row in h.ess_fraction)
+        _, one = train_reuse(config, k_steps=3, progress=False, max_env_steps=1500, seed=s)
+        assert h.mean_return[0] == one.mean_return[0] and h.env_steps[0] == one.env_steps[0]
+    with pytest.raises(ValueError, match="k_steps must be ≥ 1"):
+        train_reuse_seeds(config, [0], k_steps=0)
+
+
+# --- the notebook's batch-reuse experiment (12 seeds per configuration) -------------------------------------------
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_off_policy_importance_sampling.ipynb"
+SEEDS, BUDGET, DEFAULT_LR = range(12), 20_000, TrainConfig().lr
+CONFIGS = ((1, DEFAULT_LR), (4, DEFAULT_LR), (1, 0.01), (4, 0.01))
+
+
+@pytest.fixture(scope="module")
+def reuse_runs():
+    """The notebook's experiment, recomputed: K ∈ {1, 4} × lr ∈ {0.04, 0.01}, seeds 0–11, 20 000 env steps."""
+    source = "\n".join("".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"])
+    assert "SEEDS, BUDGET = range(12), 20_000" in source  # the same seeds and budget as the notebook
+    assert "TrainConfig(lr=lr, iterations=400, target_return=475), SEEDS, k_steps=K" in source
+    runs = {}
+    for K, lr in CONFIGS:
+        _, runs[K, lr] = train_reuse_seeds(TrainConfig(lr=lr, iterations=400, target_return=475), SEEDS, k_steps=K,
+                                           max_env_steps=BUDGET, progress=False)
+    return runs
+
+
+def _difference(runs, a, b):
+    return bootstrap_difference(final_returns(runs[a]), final_returns(runs[b]))
+
+
+def _ess_medians(hs):
+    return np.median(np.array([row for h in hs for row in h.ess_fraction if len(row) == 4])[:, 1:], 0)
+
+
+@pytest.mark.slow
+@pytest.mark.claims
+def test_reuse_pays_at_the_small_step_size(reuse_runs):
+    # "at lr 0.01, K = 4 ends higher than K = 1 by about 180 [≈ 100, 240]": the interval excludes 0 by a wide margin
+    d, lo, hi = _difference(reuse_runs, (4, 0.01), (1, 0.01))
+    assert 140 <= d <= 220 and lo > 50, (d, lo, hi)
+    # "K = 1 at lr 0.01 solves none of the 12 seeds, K = 4 about half": the rate difference's interval excludes 0
+    k4, k1 = (sum(h.solved for h in reuse_runs[key]) for key in ((4, 0.01), (1, 0.01)))
+    assert k1 == 0 and 4 <= k4 <= 8, (k4, k1)
+    assert newcombe_interval(k4, 12, k1, 12)[0] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.claims
+def test_the_small_step_size_costs_plain_reinforce(reuse_runs):
+    # "K = 1: lr 0.04 ends higher than lr 0.01 (interval above 0)"
+    d, lo, hi = _difference(reuse_runs, (1, DEFAULT_LR), (1, 0.01))
+    assert d > 80 and lo > 0, (d, lo, hi)
+
+
+@pytest.mark.slow
+@pytest.mark.claims
+def test_twelve_seeds_do_not_resolve_the_other_comparisons(reuse_runs):
+    # the notebook says these three intervals contain 0: reuse at the default lr, K = 4's lr 0.04 against 0.01,
+    # and K = 4 at lr 0.01 against the default K = 1 at lr 0.04
+    for a, b in (((4, DEFAULT_LR), (1, DEFAULT_LR)), ((4, DEFAULT_LR), (4, 0.01)), ((4, 0.01), (1, DEFAULT_LR))):
+        d, lo, hi = _difference(reuse_runs, a, b)
+        assert lo < 0 < hi, (a, b, d, lo, hi)
+
+
+@pytest.mark.slow
+@pytest.mark.claims
+def test_reuse_spreads_the_seeds_at_the_default_step_size(reuse_runs):
+    # "K = 4 at lr 0.04 has by far the widest IQR of the four": some of its seeds solve, others stall
+    width = {key: np.subtract(*np.percentile(final_returns(hs), [75, 25])) for key, hs in reuse_runs.items()}
+    others = max(w for key, w in width.items() if key != (4, DEFAULT_LR))
+    assert width[4, DEFAULT_LR] > 1.5 * others, width
+    f = final_returns(reuse_runs[4, DEFAULT_LR])
+    assert (f >= 475).sum() >= 4 and (f < 300).sum() >= 3, f
+
+
+@pytest.mark.slow
+@pytest.mark.claims
+def test_the_weights_degrade_faster_at_the_larger_step(reuse_runs):
+    # median ESS/N before steps 2, 3, 4 over all batches: about 0.8, 0.55, 0.4 at lr 0.01, falling with each step;
+    # at lr 0.04 lower before steps 2 and 3 (about 0.55–0.6 before step 2)
+    small, large = _ess_medians(reuse_runs[4, 0.01]), _ess_medians(reuse_runs[4, DEFAULT_LR])
+    np.testing.assert_allclose(small, [0.8, 0.55, 0.38], atol=0.05)
+    assert small[0] - large[0] > 0.1 and large[1] < small[1] and 0.45 < large[0] < 0.7, (small, large)
+    assert (np.diff(small) < 0).all() and (np.diff(large) < 0).all()
 
 
 # --- the panel ---------------------------------------------------------------------------------------------------
