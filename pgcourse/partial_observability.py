@@ -13,9 +13,11 @@ Importing this module registers three gymnasium environments, so that
   time step: a fixed invertible linear map of the 2-frame stack (the same information),
   whose last two entries are exactly the previous step's velocities (Euler integration).
 
-Neither has a ``vector_entry_point``, so ``make_vector_env`` steps them with a
-synchronous vector env (a Python loop over copies), slower than CartPole-v1's
-NumPy-vectorised implementation.
+Each also has a NumPy vector version, registered with ``pgcourse.envs.register_vector``: the
+same observation transform as a vector wrapper around ``pgcourse.envs.CourseCartPoleVectorEnv``,
+so ``make_vector_env`` steps all copies in one array operation (and resets them in blocks, one
+block per seed, for ``train_seeds``). ``gym.make_vec(env_id, n, vectorization_mode="sync")``
+still gives the generic fallback, a synchronous vector env (a Python loop over copies).
 
 Taught in notebooks/05_imitation_and_partial_observability.ipynb.
 """
@@ -26,8 +28,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
+from .envs import CourseCartPoleVectorEnv, register_vector
 from .tabular import TabularMDP, tabular_gradient_samples
 
 NO_VELOCITY_ID = "pgcourse/CartPoleNoVelocity-v0"
@@ -137,14 +141,95 @@ def make_cartpole_frame_diff(**kwargs) -> gym.Env:
 ENV_IDS = {"positions only": NO_VELOCITY_ID, "2-frame stack": FRAME_STACK_ID, "2-frame stack, differenced": FRAME_DIFF_ID}
 
 
+# --- the same observations for a NumPy vector CartPole: all copies in one array operation ----------
+
+class HideVelocitiesVector(gym.vector.VectorObservationWrapper):
+    """Vector version of HideVelocities: observations (n, 4) → (n, 2)."""
+
+    def __init__(self, env: gym.vector.VectorEnv):
+        super().__init__(env)
+        space = env.single_observation_space
+        self.single_observation_space = gym.spaces.Box(hide_velocities(space.low), hide_velocities(space.high),
+                                                       dtype=space.dtype)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+
+    def observations(self, observations):
+        return hide_velocities(observations)
+
+
+class StackTwoFramesVector(gym.vector.VectorWrapper):
+    """Vector version of StackTwoFrames: (n, d) → (n, 2d) = (o_{t-1}, o_t), the first frame repeated.
+
+    ``reset(seed=...)`` passes the seed (an int or a list of block seeds) through. With gymnasium's
+    next-step autoreset, the step after a sub-environment's episode ended returns its new first
+    observation: that row restarts as (o_0, o_0), as a fresh reset would.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv):
+        super().__init__(env)
+        space = env.single_observation_space
+        self.single_observation_space = gym.spaces.Box(np.concatenate([space.low, space.low]),
+                                                       np.concatenate([space.high, space.high]), dtype=space.dtype)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+        self._prev = None
+        self._done = np.zeros(env.num_envs, dtype=bool)
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._prev = obs
+        self._done = np.zeros(self.num_envs, dtype=bool)
+        return np.concatenate([obs, obs], -1), info
+
+    def step(self, actions):
+        obs, rew, terminated, truncated, info = self.env.step(actions)
+        prev = np.where(self._done[:, None], obs, self._prev)  # autoreset rows start again from o_0
+        self._prev = obs
+        self._done = np.logical_or(terminated, truncated)
+        return np.concatenate([prev, obs], -1), rew, terminated, truncated, info
+
+
+class FrameDifferenceVector(gym.vector.VectorObservationWrapper):
+    """Vector version of FrameDifference: (n, 2d) stacks → (n, 2d) = (o_t, (o_t − o_{t-1})/τ)."""
+
+    def __init__(self, env: gym.vector.VectorEnv, tau: float = TAU):
+        super().__init__(env)
+        self.tau = float(tau)
+        d = env.single_observation_space.shape[0] // 2
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2 * d,),
+                                                       dtype=env.single_observation_space.dtype)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+
+    def observations(self, observations):
+        return frame_difference(observations, self.tau).astype(self.single_observation_space.dtype)
+
+
+def make_cartpole_no_velocity_vector(num_envs: int = 1, **kwargs) -> gym.vector.VectorEnv:
+    """num_envs copies of pgcourse/CartPoleNoVelocity-v0 as one NumPy vector env (its vector entry point)."""
+    return HideVelocitiesVector(CourseCartPoleVectorEnv(num_envs=num_envs, **kwargs))
+
+
+def make_cartpole_frame_stack_vector(num_envs: int = 1, **kwargs) -> gym.vector.VectorEnv:
+    """num_envs copies of pgcourse/CartPoleFrameStack-v0 as one NumPy vector env."""
+    return StackTwoFramesVector(make_cartpole_no_velocity_vector(num_envs, **kwargs))
+
+
+def make_cartpole_frame_diff_vector(num_envs: int = 1, **kwargs) -> gym.vector.VectorEnv:
+    """num_envs copies of pgcourse/CartPoleFrameDiff-v0 as one NumPy vector env."""
+    env = CourseCartPoleVectorEnv(num_envs=num_envs, **kwargs)
+    return FrameDifferenceVector(StackTwoFramesVector(HideVelocitiesVector(env)), env.tau)
+
+
 def register() -> None:
-    """Register the three environments with gymnasium (idempotent; done on import)."""
-    for env_id, entry_point in ((NO_VELOCITY_ID, make_cartpole_no_velocity),
-                                (FRAME_STACK_ID, make_cartpole_frame_stack),
-                                (FRAME_DIFF_ID, make_cartpole_frame_diff)):
+    """Register the three environments with gymnasium and their NumPy vector versions with
+    ``pgcourse.envs.register_vector`` (idempotent; done on import)."""
+    for env_id, entry_point, vector_entry_point in (
+            (NO_VELOCITY_ID, make_cartpole_no_velocity, "make_cartpole_no_velocity_vector"),
+            (FRAME_STACK_ID, make_cartpole_frame_stack, "make_cartpole_frame_stack_vector"),
+            (FRAME_DIFF_ID, make_cartpole_frame_diff, "make_cartpole_frame_diff_vector")):
         if env_id not in gym.registry:
-            # the same time limit and reward threshold as CartPole-v1; no vector_entry_point
+            # the same time limit and reward threshold as CartPole-v1
             gym.register(id=env_id, entry_point=entry_point, max_episode_steps=500, reward_threshold=475.0)
+        register_vector(env_id, f"{__name__}:{vector_entry_point}")
 
 
 register()
@@ -191,24 +276,28 @@ def observed_gradient_samples(mdp: TabularMDP, obs_of_state: Tensor, logits: Ten
 
 # --- learning curves and the cost of a synchronous vector env -------------------------------------
 
-def learning_curves(env_ids, seeds=(0, 1), iterations: int = 30, **config) -> dict:
-    """{env_id: [History per seed]}: pgcourse.train with the same TrainConfig on each environment.
+def learning_curves(env_ids, seeds=range(10), iterations: int = 30, **config) -> dict:
+    """{env_id: [History per seed]}: ``pgcourse.train_seeds`` with the same TrainConfig on each environment.
 
-    Stops a run early when it reaches a mean return of 475 (CartPole's "solved"), so a
-    run's history may be shorter than ``iterations``. config: more TrainConfig fields.
+    All seeds of one environment train at once (one vector env of len(seeds)·N copies). Stops a
+    seed early when it reaches a mean return of 475 (CartPole's "solved"), so a seed's history may
+    be shorter than ``iterations``. config: more TrainConfig fields.
     Taught in notebooks/05_imitation_and_partial_observability.ipynb.
     """
-    from .train import TrainConfig, train
+    from .train import TrainConfig, train_seeds
 
     config = {"target_return": 475.0, **config}
-    return {env_id: [train(TrainConfig(env_id=env_id, iterations=iterations, seed=seed, **config),
-                           progress=False)[1] for seed in seeds]
+    return {env_id: train_seeds(TrainConfig(env_id=env_id, iterations=iterations, **config), seeds=seeds,
+                                progress=False)[1]
             for env_id in env_ids}
 
 
-def stepping_cost(env_id: str, n_envs: int = 8, n_steps: int = 100, repeats: int = 3, seed: int = 0) -> dict:
-    """Wall-clock microseconds per environment step of ``make_vector_env(env_id, n_envs).step`` (random actions).
+def stepping_cost(env_id: str, n_envs: int = 8, n_steps: int = 100, repeats: int = 3, seed: int = 0,
+                  vectorization: str = "course") -> dict:
+    """Wall-clock microseconds per environment step of a vector env's ``step`` (random actions).
 
+    vectorization: "course" (``make_vector_env``: the course's NumPy version where it has one) or
+    "sync" (gymnasium's generic fallback, a SyncVectorEnv: one Python env per copy, stepped in a loop).
     The environments alone, no policy: the best of ``repeats`` runs of ``n_steps`` vector steps
     (ended episodes are reset automatically). Returns {"vectorization": the vector env's class
     name, "us_per_step": float}. A timing, not a seeded number: it depends on the machine and its load.
@@ -218,7 +307,10 @@ def stepping_cost(env_id: str, n_envs: int = 8, n_steps: int = 100, repeats: int
 
     from .batch import make_vector_env
 
-    envs = make_vector_env(env_id, n_envs)
+    if vectorization not in ("course", "sync"):
+        raise ValueError(f"vectorization must be 'course' or 'sync', got {vectorization!r}")
+    envs = (make_vector_env(env_id, n_envs) if vectorization == "course"
+            else gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="sync"))
     try:
         envs.reset(seed=seed)
         envs.action_space.seed(seed)
@@ -229,6 +321,7 @@ def stepping_cost(env_id: str, n_envs: int = 8, n_steps: int = 100, repeats: int
             for act in actions:
                 envs.step(act)
             best = min(best, time.perf_counter() - start)
-        return {"vectorization": type(envs.unwrapped).__name__, "us_per_step": 1e6 * best / (n_steps * n_envs)}
+        name = type(envs).__name__ if vectorization == "course" else type(envs.unwrapped).__name__
+        return {"vectorization": name, "us_per_step": 1e6 * best / (n_steps * n_envs)}
     finally:
         envs.close()

@@ -1,5 +1,7 @@
 """Panel of notebook 05: behaviour cloning on N expert trajectories vs the policy gradient with N per step.
 
+Each press trains both methods on 5 seeds at once and draws, per method, the median over the
+seeds (a line), their interquartile range (a band) and every seed (thin lines).
 Taught in notebooks/05_imitation_and_partial_observability.ipynb.
 """
 
@@ -10,41 +12,54 @@ from functools import partial
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..imitation import imitation_vs_pg
+from ..imitation import curve_array, imitation_vs_pg
+from ..stats import format_k
 from . import Panel, lr_slider, n_slider
 
 STEPS = 15
 """Gradient steps shown by the panel (each method gets the same number)."""
+SEEDS = tuple(range(5))
+"""The seeds the panel trains at once (≤ 3 s per press at the default controls on 2 cores)."""
 
 
-def compute_imitation_vs_pg(expert, n_traj: int = 4, lr: float = 0.04, steps: int = STEPS, seed: int = 0) -> dict:
-    """The panel's compute: pgcourse.imitation.imitation_vs_pg with the sliders' N and lr (seeded)."""
-    return imitation_vs_pg(expert, n_traj=n_traj, lr=lr, steps=steps, seed=seed)
+def compute_imitation_vs_pg(expert, n_traj: int = 4, lr: float = 0.04, steps: int = STEPS, seeds=SEEDS) -> dict:
+    """The panel's compute: pgcourse.imitation.imitation_vs_pg with the sliders' N and lr, for every seed."""
+    return imitation_vs_pg(expert, n_traj=n_traj, lr=lr, steps=steps, seeds=seeds)
 
 
 def draw_imitation_vs_pg(fig: Figure, result: dict, earlier: list) -> None:
-    """Return vs gradient steps for both methods (± one standard error), the expert's return dashed."""
+    """Return vs gradient steps for both methods: median over seeds, IQR band, each seed; the expert dashed."""
     ax = fig.subplots()
-    bc, pg = result["bc"], result["pg"]
-    for curve, label, color in ((bc, f"behaviour cloning (N·T = {int(bc.env_steps[-1])} expert steps, once)", "C0"),
-                                (pg, f"policy gradient ({int(pg.env_steps[-1])} own steps so far)", "C1")):
-        ax.plot(curve.steps, curve.mean_return, "o-", color=color, label=label, markersize=3)
-        ax.fill_between(curve.steps, curve.mean_return - curve.stderr_return, curve.mean_return + curve.stderr_return,
-                        color=color, alpha=0.2, linewidth=0)
-    ax.axhline(result["expert_return"][0], color="grey", linestyle="--", linewidth=1, label="expert's data")
+    bc, pg = curve_array(result["bc"]), curve_array(result["pg"])
+    length = bc.shape[1]
+    pg_steps = np.median(curve_array(result["pg"], "env_steps", length)[:, -1])
+    expert_steps = np.median([c.env_steps[-1] for c in result["bc"]])
+    k = len(result["seeds"])
+    for curves, label, color in (
+            (bc, f"behaviour cloning ({format_k(expert_steps)} expert steps, once)", "C0"),
+            (pg, f"policy gradient ({format_k(pg_steps)} own steps by the end, median)", "C1")):
+        steps = np.arange(curves.shape[1])
+        q25, med, q75 = np.percentile(curves, [25, 50, 75], axis=0)
+        ax.plot(steps, med, "o-", color=color, label=label, markersize=3)
+        ax.fill_between(steps, q25, q75, color=color, alpha=0.2, linewidth=0)
+        for curve in curves:
+            ax.plot(steps, curve, color=color, alpha=0.3, linewidth=0.6)
+    ax.axhline(float(np.median(result["expert_return"])), color="grey", linestyle="--", linewidth=1,
+               label="expert's data")
     ax.set_xlabel("gradient steps")
     ax.set_ylabel("mean return")
     ax.set_ylim(0, 520)
-    ax.set_xticks(np.arange(0, len(bc.steps), 5))
-    ax.set_title("Same pseudo-loss: w = 1 on the expert's data vs w from returns on its own data")
+    ax.set_xticks(np.arange(0, length, 5))
+    ax.set_title(f"w = 1 on the expert's data vs w from returns on its own data: {k} seeds, median and IQR")
     ax.legend(loc="upper left", fontsize="small")
 
 
-def imitation_panel(expert, n_traj: int = 4, lr: float = 0.04, steps: int = STEPS, seed: int = 0) -> Panel:
-    """Sliders N and α → train a fresh policy both ways for ``steps`` gradient steps and draw both curves."""
-    compute = partial(compute_imitation_vs_pg, expert, steps=steps, seed=seed)
+def imitation_panel(expert, n_traj: int = 4, lr: float = 0.04, steps: int = STEPS, seeds=SEEDS) -> Panel:
+    """Sliders N and α → train fresh policies both ways on every seed for ``steps`` gradient steps; draw the bands."""
+    seeds = tuple(int(s) for s in seeds)
+    compute = partial(compute_imitation_vs_pg, expert, steps=steps, seeds=seeds)
     return Panel("Behaviour cloning vs policy gradient on CartPole",
                  {"n_traj": n_slider(n_traj, min=1, max=64), "lr": lr_slider(lr, min_exp=-3, max_exp=0)},
                  compute, draw_imitation_vs_pg, button="Train both",
-                 help="BC: N expert trajectories, one full-batch Adam step each time. "
-                      "PG: N fresh trajectories of its own per Adam step (pgcourse.train's defaults).")
+                 help=f"{len(seeds)} seeds at once. BC: N trajectories of the one expert, one full-batch Adam step "
+                      "each time. PG: N fresh trajectories of its own per Adam step (pgcourse.train's defaults).")
