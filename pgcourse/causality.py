@@ -8,15 +8,16 @@ nonzero variance. Taught in notebooks/06_causality_reward_to_go.ipynb.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ._validate import check_mask, check_positive_int
-from .batch import Batch
+from .batch import Batch, sample_batch
 from .estimators import compare_to_exact, gradient_samples
 from .returns import reward_to_go, total_return
 from .tabular import TabularMDP
-from .train import single_thread
+from .train import TrainConfig, single_thread, train_seeds
 
 
 def past_rewards(rew: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -47,6 +48,36 @@ def causality_samples(policy: nn.Module, batch: Batch) -> dict[str, Tensor]:
         total = gradient_samples(policy, batch, rets)
         causal = gradient_samples(policy, batch, rtg)
     return {"total_return": total, "reward_to_go": causal, "dropped": total - causal}
+
+
+def cartpole_causality(seeds=range(20), iterations: int = 5, n_traj: int = 256, batch_seed: int = 1000) -> dict:
+    """The causality measurement of notebook 06 on CartPole, once per training seed.
+
+    ``train_seeds(TrainConfig(iterations=iterations), seeds)`` gives one policy per seed (a few steps,
+    so that its episodes have mixed lengths); policy k then samples ``n_traj`` episodes with seed
+    ``batch_seed + seeds[k]`` and ``causality_samples`` gives its three (N, P) gradient samples.
+    Returns numpy arrays, one entry per seed: "seed", "mean_return" (of the sampled episodes),
+    "total_return", "reward_to_go", "dropped" (tr Cov[ĝ_i] of each piece), "ratio"
+    (total_return / reward_to_go), "dropped_max_abs_z" (the largest |z| of the dropped terms' mean
+    against 0 over the P parameters), and the ints "n_traj" and "n_params".
+    Taught in notebooks/06_causality_reward_to_go.ipynb.
+    """
+    seeds = [int(s) for s in seeds]
+    n = check_positive_int("n_traj", n_traj)
+    if n < 2:
+        raise ValueError("n_traj must be ≥ 2 to estimate a variance")
+    policies, _ = train_seeds(TrainConfig(iterations=iterations), seeds, progress=False)
+    rows = []
+    for seed, policy in zip(seeds, policies):
+        batch = sample_batch("CartPole-v1", policy, n_traj=n, seed=batch_seed + seed)
+        pieces = causality_samples(policy, batch)
+        trace = {name: float(g.var(0).sum()) for name, g in pieces.items()}
+        z = compare_to_exact(pieces["dropped"], torch.zeros(pieces["dropped"].shape[1])).max_abs_z
+        rows.append({"seed": seed, "mean_return": float(batch.returns().mean()), **trace,
+                     "ratio": trace["total_return"] / trace["reward_to_go"], "dropped_max_abs_z": float(z)})
+    out = {key: np.array([row[key] for row in rows]) for key in rows[0]}
+    out["n_traj"], out["n_params"] = n, int(pieces["dropped"].shape[1])
+    return out
 
 
 def variance_by_horizon(n_traj: int = 256, horizon: int = 20, seed: int = 0, n_states: int = 5,

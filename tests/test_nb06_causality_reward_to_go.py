@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from helpers import rerun_with
-from pgcourse import (CategoricalPolicy, TabularMDP, TabularSoftmaxPolicy, compare_to_exact, gradient_samples,
-                      make_lab, reward_to_go, sample_batch, tabular_gradient_samples, total_return)
-from pgcourse.causality import causality_samples, past_rewards, variance_by_horizon
+from pgcourse import (CategoricalPolicy, TabularMDP, TabularSoftmaxPolicy, TrainConfig, compare_estimators,
+                      compare_to_exact, gradient_samples, make_lab, reward_to_go, sample_batch,
+                      tabular_gradient_samples, total_return, train)
+from pgcourse.causality import cartpole_causality, causality_samples, past_rewards, variance_by_horizon
+from pgcourse.stats import bootstrap_interval, median_iqr
 from pgcourse.checks.causality_reward_to_go import check_past_rewards, check_reward_to_go_loop
 from pgcourse.widgets.causality_reward_to_go import causality_panel, compute_causality_variance
 
@@ -104,6 +106,64 @@ def test_dropped_terms_have_mean_zero_and_positive_variance():
     causal = compare_to_exact(lab.samples(lab.rtg), lab.exact)
     assert total.max_abs_z < 4.5 and causal.max_abs_z < 4.5
     assert causal.trace_cov < total.trace_cov / 2
+
+
+# ---------------------------------------------------------------- CartPole, over 20 trained policies
+
+def test_cartpole_causality_is_train_then_sample_then_causality_samples():
+    """Same machine: one seed of cartpole_causality is train(iterations=5, seed), a batch with seed 1000 + seed,
+    and causality_samples on it."""
+    result = cartpole_causality(seeds=[3], iterations=2, n_traj=12)
+    policy, _ = train(TrainConfig(iterations=2, seed=3), progress=False)
+    batch = sample_batch("CartPole-v1", policy, n_traj=12, seed=1003)
+    pieces = causality_samples(policy, batch)
+    for name, g in pieces.items():
+        assert result[name][0] == pytest.approx(float(g.var(0).sum()), rel=1e-6)
+    assert result["ratio"][0] == pytest.approx(result["total_return"][0] / result["reward_to_go"][0])
+    assert result["mean_return"][0] == pytest.approx(float(batch.returns().mean()))
+    assert result["seed"].tolist() == [3] and result["n_traj"] == 12 and result["n_params"] == 450
+    with pytest.raises(ValueError):
+        cartpole_causality(seeds=[0], n_traj=1)
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    """Notebook 06, cell "On CartPole": 20 policies (seeds 0–19, 5 steps each), 256 episodes each."""
+    return cartpole_causality(seeds=range(20), iterations=5, n_traj=256)
+
+
+@pytest.mark.claims
+def test_claim_reward_to_go_saves_more_variance_on_cartpole_than_on_the_tabular_mdp(cartpole):
+    """Notebook 06: "a median of 3.3 times less variance (IQR 2.9–3.7; the 95 % interval of the median, [3.0, 3.7],
+    lies above the tabular 2.5) ... less variance for every one of the 20 policies (the smallest ratio is 2.4)";
+    episodes of "about 70 steps on average"; summary "a median of 3.3× over 20 trained CartPole policies"."""
+    ratio = cartpole["ratio"]
+    assert len(ratio) == 20
+    med, q25, q75 = median_iqr(ratio)
+    lo, hi = bootstrap_interval(ratio)
+    assert 3.0 < med < 3.6 and 2.6 < q25 and q75 < 4.1
+    # the tabular ratio the notebook compares with (same lab as its cell), exact on every machine up to rounding
+    mdp = TabularMDP.random(n_states=5, n_actions=3, horizon=10, seed=0)
+    theta = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    res = compare_estimators(make_lab(mdp, theta, n_traj=10_000, seed=1), ["total_return", "reward_to_go"])
+    tabular = res["total_return"].trace_cov / res["reward_to_go"].trace_cov
+    assert tabular == pytest.approx(2.53, abs=0.01)
+    assert lo > tabular + 0.2 and hi < 4.2
+    assert ratio.min() > 1.8                                        # every policy: less variance with Q̂_t
+    assert 55 < np.median(cartpole["mean_return"]) < 85              # "about 70 steps on average"
+
+
+@pytest.mark.claims
+def test_claim_cartpole_dropped_terms_have_mean_zero_and_comparable_variance(cartpole):
+    """Notebook 06: "for each of the 20 policies [the largest |z| among 450] stays below 3"; the dropped terms'
+    variance is "comparable to, and for most of the policies larger than, that of the reward-to-go samples
+    themselves (a median of 1.25 times theirs)"."""
+    z = cartpole["dropped_max_abs_z"]
+    assert len(z) == 20 and z.max() < 3.0
+    share = cartpole["dropped"] / cartpole["reward_to_go"]
+    assert 1.1 < np.median(share) < 1.4
+    assert (share > 1).sum() >= 13                                  # most of the 20 (15 here)
+    assert share.min() > 0.3 and share.max() < 3                    # comparable: same order of magnitude
 
 
 # ---------------------------------------------------------------- variance by horizon

@@ -7,12 +7,14 @@ import pytest
 import torch
 
 from helpers import rerun_with
-from pgcourse import TabularMDP, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline
+from pgcourse import (TabularMDP, TrainConfig, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline,
+                      train_seeds)
 from pgcourse.baseline_variance import (bandit_counterexample, baseline_moments, baseline_variance,
                                         trajectory_table, sign_agreement)
 from pgcourse.baselines import subtract_baseline
 from pgcourse.checks.baselines import (check_optimal_scalar_baseline, check_time_mean_baseline,
                                        check_total_variance)
+from pgcourse.stats import bootstrap_difference, median_iqr, seed_curves
 from pgcourse.widgets.baselines import PROBLEMS, baseline_experiment, baselines_panel, make_problem
 
 
@@ -109,6 +111,50 @@ def test_sampled_variance_matches_parabola_z_test():
         sq = (x - x.mean(0)).pow(2).sum(1)
         z = (float(sq.mean()) - float(m.total_variance(b))) / (float(sq.std()) / math.sqrt(len(sq)))
         assert abs(z) < 4, (b, z)
+
+
+# --- CartPole: no baseline, b_t and V_φ over seeds (notebook 07, "A learned value baseline on CartPole") -------------
+
+CARTPOLE_SEEDS = {"none": range(30), "mean": range(30), "value": range(15)}
+
+
+@pytest.fixture(scope="module")
+def cartpole_runs():
+    """The notebook's runs: per baseline, (seeds, iterations) curves of the batch mean return, and each seed's score,
+    the mean return of its last 5 batches."""
+    curves = {}
+    for baseline, seeds in CARTPOLE_SEEDS.items():
+        config = TrainConfig(baseline=baseline, normalise=False, lr=0.03, iterations=20, value_lr=0.1, value_steps=20)
+        _, histories = train_seeds(config, seeds, progress=False)
+        assert not any(h.diverged for h in histories)
+        curves[baseline] = seed_curves(histories)
+    return curves, {baseline: c[:, -5:].mean(1) for baseline, c in curves.items()}
+
+
+@pytest.mark.claims
+@pytest.mark.slow
+def test_claim_both_baselines_learn_faster_than_none_and_cannot_be_told_apart(cartpole_runs):
+    """Notebook 07: medians of the last-5-batch return "about 120 ... (IQR about 70–210, 30 seeds), about 355 with b_t
+    (IQR 235–467, 30 seeds) and about 380 with V_φ (IQR about 300–465, 15 seeds)"; "both baselines learn faster than
+    no baseline, about three times the median return": +240 with b_t (interval about +130 to +360), +260 with V_φ
+    (about +165 to +370), "both intervals stay far from 0"; "V_φ and b_t cannot be told apart": about +20, interval
+    about −85 to +155, "which contains 0"; summary "about three times its median return"."""
+    curves, last5 = cartpole_runs
+    assert {b: len(x) for b, x in last5.items()} == {"none": 30, "mean": 30, "value": 15}
+    med = {b: median_iqr(x) for b, x in last5.items()}
+    assert 90 < med["none"][0] < 150 and 40 < med["none"][1] < 100 and 170 < med["none"][2] < 250
+    assert 310 < med["mean"][0] < 400 and 200 < med["mean"][1] < 270 and 440 < med["mean"][2] < 490
+    assert 340 < med["value"][0] < 420 and 260 < med["value"][1] < 340 and 430 < med["value"][2] < 490
+    for better in ("mean", "value"):
+        diff, lo, hi = bootstrap_difference(last5[better], last5["none"])
+        assert 200 < diff < 300 and lo > 80 and 300 < hi < 420, (better, diff, lo, hi)
+        assert 2.3 < med[better][0] / med["none"][0] < 4.0                  # "about three times"
+    diff, lo, hi = bootstrap_difference(last5["value"], last5["mean"])
+    assert -30 < diff < 70 and lo < -40 and hi > 90                         # contains 0, by a margin on each side
+    # "the interquartile bands of the two overlap at every iteration"
+    q25_m, q75_m = np.percentile(curves["mean"], [25, 75], axis=0)
+    q25_v, q75_v = np.percentile(curves["value"], [25, 75], axis=0)
+    assert ((q25_v <= q75_m) & (q25_m <= q75_v)).all()
 
 
 # --- the panel ---------------------------------------------------------------------------------------------------
