@@ -24,7 +24,7 @@ def reference_reinforce_weights(rew, mask):
 
 
 def check_reinforce_weights(fn, verbose: bool = True) -> CheckResult:
-    """fn(rew, mask) -> (N, T): the seed's REINFORCE weights, the total return broadcast over t."""
+    """fn(rew, mask) -> (N, T): the notes' REINFORCE weights, the total return broadcast over t."""
     cases = [((torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[True, True, True]])), {}),
              ((torch.tensor([[1.0, 1.0, 0.0], [2.0, 0.0, 0.0]]), torch.tensor([[True, True, False], [True, False, False]])), {}),
              (_padded_batch(4, 6, seed=0), {}),
