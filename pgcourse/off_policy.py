@@ -1,8 +1,8 @@
-"""Off-policy policy gradients (seed §6): importance sampling, its exact moments, and batch reuse.
+"""Off-policy policy gradients (the notes, §6): importance sampling, its exact moments, and batch reuse.
 
 * ``gaussian_is_moments`` / ``gaussian_is_estimate``: importance sampling E_p[f] = E_q[(p/q) f] on 1-D
   Gaussians, exact variance and a seeded estimate with its effective sample size.
-* ``past_ratio_is_weights``: the seed's "ignore the second factor" weights (Π_{t''≤t} ρ) Q̂_t.
+* ``past_ratio_is_weights``: the notes' "ignore the second factor" weights (Π_{t''≤t} ρ) Q̂_t.
 * ``first_order_expected_gradient``, ``past_ratio_expected_gradient``: the exact expectations of the
   first-order estimator ρ_t Q̂_t and of (Π_{t''≤t} ρ) Q̂_t (their bias is the distance to ∇J(θ')).
 * ``trajectory_ratio_second_moment``: E_θ[(p_θ'(τ)/p_θ(τ))²], whose inverse is the large-N limit of ESS/N.
@@ -84,7 +84,7 @@ def gaussian_is_estimate(mu_q: float, sigma_q: float, n: int, seed: int, mu_p: f
 # --- weights and exact moments on tabular MDPs ---------------------------------------------------------------
 
 def past_ratio_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None = None) -> Tensor:
-    """w_{i,t} = (Π_{t''≤t} ρ_{i,t''}) · Q̂_{i,t}   (the seed's "ignore the second factor": BIASED).
+    """w_{i,t} = (Π_{t''≤t} ρ_{i,t''}) · Q̂_{i,t}   (the notes' "ignore the second factor": BIASED).
 
     Keeps the ratio that corrects the distribution of (s_t, a_t) and drops the one that corrects the
     later rewards, so the future is still scored under the behaviour policy.

@@ -295,17 +295,23 @@ def _difference(runs, a, b):
     return bootstrap_difference(final_returns(runs[a]), final_returns(runs[b]))
 
 
-def _ess_medians(hs):
-    return np.median(np.array([row for h in hs for row in h.ess_fraction if len(row) == 4])[:, 1:], 0)
+def _iqr(x):
+    q25, q75 = np.percentile(x, [25, 75])
+    return q75 - q25
+
+
+def _ess_by_seed(hs):
+    """(seeds, 3): each seed's median ESS/N before steps 2, 3, 4 of its batches (as the notebook computes it)."""
+    return np.array([np.median([row[1:] for row in h.ess_fraction if len(row) == 4], 0) for h in hs])
 
 
 @pytest.mark.slow
 @pytest.mark.claims
 def test_reuse_pays_at_the_small_step_size(reuse_runs):
-    # "at lr 0.01, K = 4 ends higher than K = 1 by about 180 [≈ 100, 240]": the interval excludes 0 by a wide margin
+    # "at lr 0.01, K = 4 ends about 180 higher than K = 1 [108, 240]": the interval excludes 0 by a wide margin
     d, lo, hi = _difference(reuse_runs, (4, 0.01), (1, 0.01))
     assert 140 <= d <= 220 and lo > 50, (d, lo, hi)
-    # "K = 1 at lr 0.01 solves none of the 12 seeds, K = 4 about half": the rate difference's interval excludes 0
+    # "K = 4 reaches 475 on 6 of the 12 seeds, K = 1 on none": the rate difference's interval excludes 0
     k4, k1 = (sum(h.solved for h in reuse_runs[key]) for key in ((4, 0.01), (1, 0.01)))
     assert k1 == 0 and 4 <= k4 <= 8, (k4, k1)
     assert newcombe_interval(k4, 12, k1, 12)[0] > 0
@@ -314,7 +320,7 @@ def test_reuse_pays_at_the_small_step_size(reuse_runs):
 @pytest.mark.slow
 @pytest.mark.claims
 def test_the_small_step_size_costs_plain_reinforce(reuse_runs):
-    # "K = 1: lr 0.04 ends higher than lr 0.01 (interval above 0)"
+    # "K = 1 ends 140 lower at lr 0.01 than at 0.04 [75, 223]": the interval is above 0
     d, lo, hi = _difference(reuse_runs, (1, DEFAULT_LR), (1, 0.01))
     assert d > 80 and lo > 0, (d, lo, hi)
 
@@ -322,33 +328,39 @@ def test_the_small_step_size_costs_plain_reinforce(reuse_runs):
 @pytest.mark.slow
 @pytest.mark.claims
 def test_twelve_seeds_do_not_resolve_the_other_comparisons(reuse_runs):
-    # the notebook says these three intervals contain 0: reuse at the default lr, K = 4's lr 0.04 against 0.01,
-    # and K = 4 at lr 0.01 against the default K = 1 at lr 0.04
-    for a, b in (((4, DEFAULT_LR), (1, DEFAULT_LR)), ((4, DEFAULT_LR), (4, 0.01)), ((4, 0.01), (1, DEFAULT_LR))):
-        d, lo, hi = _difference(reuse_runs, a, b)
-        assert lo < 0 < hi, (a, b, d, lo, hi)
+    # the notebook says these intervals contain 0: reuse at the default lr, K = 4's lr 0.04 against 0.01, K = 4 at
+    # lr 0.01 against the default K = 1 at lr 0.04 (medians), and reuse at the default lr (IQR widths)
+    for a, b, stat in (((4, DEFAULT_LR), (1, DEFAULT_LR), np.median), ((4, DEFAULT_LR), (4, 0.01), np.median),
+                       ((4, 0.01), (1, DEFAULT_LR), np.median), ((4, DEFAULT_LR), (1, DEFAULT_LR), _iqr)):
+        d, lo, hi = bootstrap_difference(final_returns(reuse_runs[a]), final_returns(reuse_runs[b]), stat=stat)
+        assert lo < 0 < hi, (a, b, stat.__name__, d, lo, hi)
 
 
 @pytest.mark.slow
 @pytest.mark.claims
-def test_reuse_spreads_the_seeds_at_the_default_step_size(reuse_runs):
-    # "K = 4 at lr 0.04 has by far the widest IQR of the four": some of its seeds solve, others stall
-    width = {key: np.subtract(*np.percentile(final_returns(hs), [75, 25])) for key, hs in reuse_runs.items()}
+def test_on_this_run_reuse_at_the_default_step_is_the_most_spread(reuse_runs):
+    # "on this run K = 4 at lr 0.04 has the widest IQR of the four, and seeds that solve next to seeds that end
+    # below 300" (a description of the run, with a margin; the notebook says the difference is not resolved)
+    width = {key: _iqr(final_returns(hs)) for key, hs in reuse_runs.items()}
     others = max(w for key, w in width.items() if key != (4, DEFAULT_LR))
     assert width[4, DEFAULT_LR] > 1.5 * others, width
     f = final_returns(reuse_runs[4, DEFAULT_LR])
-    assert (f >= 475).sum() >= 4 and (f < 300).sum() >= 3, f
+    assert (f >= 475).sum() >= 3 and (f < 300).sum() >= 3, f
 
 
 @pytest.mark.slow
 @pytest.mark.claims
 def test_the_weights_degrade_faster_at_the_larger_step(reuse_runs):
-    # median ESS/N before steps 2, 3, 4 over all batches: about 0.8, 0.55, 0.4 at lr 0.01, falling with each step;
-    # at lr 0.04 lower before steps 2 and 3 (about 0.55–0.6 before step 2)
-    small, large = _ess_medians(reuse_runs[4, 0.01]), _ess_medians(reuse_runs[4, DEFAULT_LR])
-    np.testing.assert_allclose(small, [0.8, 0.55, 0.38], atol=0.05)
-    assert small[0] - large[0] > 0.1 and large[1] < small[1] and 0.45 < large[0] < 0.7, (small, large)
-    assert (np.diff(small) < 0).all() and (np.diff(large) < 0).all()
+    # over the 12 seeds (each seed's median over its batches), ESS/N before steps 2, 3, 4 at lr 0.01 is about
+    # 0.79, 0.54, 0.37, falling with each step; before step 2 it is lower at lr 0.04 (about 0.55), with a 95 %
+    # bootstrap interval of the difference below 0
+    small, large = _ess_by_seed(reuse_runs[4, 0.01]), _ess_by_seed(reuse_runs[4, DEFAULT_LR])
+    assert small.shape == large.shape == (12, 3)
+    np.testing.assert_allclose(np.median(small, 0), [0.79, 0.54, 0.37], atol=0.05)
+    assert (np.diff(np.median(small, 0)) < 0).all() and (np.diff(np.median(large, 0)) < 0).all()
+    assert 0.45 < np.median(large[:, 0]) < 0.7
+    d, lo, hi = bootstrap_difference(large[:, 0], small[:, 0])
+    assert d < -0.1 and hi < 0, (d, lo, hi)
 
 
 # --- the panel ---------------------------------------------------------------------------------------------------
