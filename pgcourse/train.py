@@ -341,8 +341,11 @@ def train_seeds(config: TrainConfig | None = None, seeds=range(10), progress: bo
     optimizer state and stopping rule. The K = len(seeds) policies are stacked (pgcourse/stack.py) and
     their K·N environments stepped as one vector env; a seed that stops (target reached, budget spent,
     diverged) is dropped from sampling while the others go on. Seed s samples the same first batch as
-    ``train(config, seed=s)`` and agrees with it up to float rounding afterwards (which CartPole
-    magnifies over many iterations). A seed whose loss or gradient becomes NaN stops with
+    ``train(config, seed=s)`` and agrees with it up to float rounding afterwards, which CartPole
+    magnifies over many iterations: the update's products are padded to the longest episode among
+    the seeds trained together, so a seed's run can also depend, in the last bits, on which seeds
+    share the call. Compare statistics over seeds, and recompute a claim with the same seed list.
+    A seed whose loss or gradient becomes NaN stops with
     ``history.diverged`` set to the reason (``train`` raises it as a ValueError).
     callback(k, iteration, batch, history, policy) after each of seed k's batches (k indexes seeds);
     on_step(k, iteration, step, batch, logp, logp_old) before each gradient step on seed k's batch.
