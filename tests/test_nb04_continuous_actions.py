@@ -284,14 +284,14 @@ def test_claim_bandit_batch_size():
 @pytest.mark.claims
 def test_claim_bandit_learning_rate():
     """α = 0.3: 4 of 5 reach a* ± 0.1 within 5 steps (α = 0.05: 25–35), σ ends at 0.06–0.09 (α = 0.05: ≈ 0.2),
-    the fifth diverges after 6 steps; α = 1: all 5 diverge within 3 steps; α = 0.01: 0.2–0.3 short of a*."""
+    the fifth diverges after 6 steps; α = 1: all 5 diverge within 3 steps; α = 0.01: 0.2–0.32 short of a*."""
     base, fast, huge, slow = (_panel_runs(lr=lr) for lr in (0.05, 0.3, 1.0, 0.01))
     assert all(20 <= _steps_to(r) <= 40 and 0.18 < r.sigma[-1] < 0.23 for r in base)
     ok = [r for r in fast if not r.diverged]
     assert len(ok) == 4 and all(_steps_to(r) <= 5 and 0.05 < r.sigma[-1] < 0.1 for r in ok)
     assert [len(r.mu) - 1 for r in fast if r.diverged][0] <= 10
     assert all(r.diverged and len(r.mu) - 1 <= 3 for r in huge)
-    assert all(not r.diverged and 0.15 < abs(r.mu[-1] - r.a_star) < 0.35 for r in slow)
+    assert all(not r.diverged and 0.18 < abs(r.mu[-1] - r.a_star) < 0.34 for r in slow)
 
 
 @pytest.mark.claims
@@ -365,7 +365,7 @@ def pendulum():
     rets = seed_curves(histories, "mean_return")
     sigma = np.exp(seed_curves(histories, "entropy") - 0.5 * np.log(2 * np.pi * np.e))
     evals = [sample_batch("Pendulum-v1", policy, n_traj=32, seed=10_000 + s) for s, policy in zip(seeds, policies)]
-    return dict(rets=rets, sigma=sigma, evals=evals,
+    return dict(rets=rets, sigma=sigma, evals=evals, final=np.array([b.returns().mean().item() for b in evals]),
                 beyond=np.array([mean_beyond(p, b) for p, b in zip(policies, evals)]),
                 upright=np.array([held_upright(b).float().mean().item() for b in evals]))
 
@@ -378,7 +378,7 @@ def _iqr(x):
 @pytest.mark.slow
 @pytest.mark.claims
 def test_claim_pendulum_return_rises_over_10_seeds(pendulum):
-    """From about −1200 (about what zero torque scores, −1220) by roughly 500–600 (median), by more than 200 on
+    """From about −1200 (about what zero torque scores, −1220) by a median of about 550, by more than 200 on
     every seed; the band widens; still climbing: batches 91–100 → 141–150 the median seed gains more than
     another 100, and nearly every seed (≥ 8 of 10) gains."""
     rets = pendulum["rets"]
@@ -416,7 +416,10 @@ def test_claim_pendulum_policies_push_beyond_the_limits_and_many_episodes_end_up
 
 @pytest.mark.slow
 @pytest.mark.claims
-def test_claim_one_seeds_fresh_episodes_span_several_hundred(pendulum):
-    """The animation's caption: seed 0's 32 fresh episodes span several hundred."""
+def test_claim_one_seeds_fresh_episodes_span_several_hundred_and_so_do_the_seeds(pendulum):
+    """The animation's caption: seed 0's 32 fresh episodes span several hundred, and the 10 seeds' mean returns
+    on their fresh episodes lie several hundred apart too."""
     rets = pendulum["evals"][0].returns().numpy()
     assert rets.max() - rets.min() > 300
+    final = pendulum["final"]
+    assert final.max() - final.min() > 300
