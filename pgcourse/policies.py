@@ -86,7 +86,7 @@ class GaussianPolicy(nn.Module):
     """π_θ(a|s) = N(μ_θ(s), diag σ²) with a state-independent, learnable log σ.
 
     log π_θ(a|s) = −½ Σ_k ((a_k − μ_k)/σ_k)² − Σ_k log σ_k − (d/2) log 2π, so
-    ∇_μ log π = Σ⁻¹(a − μ) (no factor ½: see DESIGN §4.1 and notebook 04).
+    ∇_μ log π = Σ⁻¹(a − μ) (no factor ½, unlike the notes: notebook 04 checks it with autograd).
     obs (..., obs_dim); act (..., act_dim). Taught in notebooks/04_continuous_actions.ipynb.
     """
 
