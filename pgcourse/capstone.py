@@ -1,23 +1,26 @@
-"""Measurements behind notebook 10: the ablation of REINFORCE's ingredients, the step sizes that
-motivate trust regions, and the peer-library table written by bench/peers.py.
+"""Measurements behind notebook 10: the ablation of REINFORCE's ingredients over 30 seeds, the step
+sizes that motivate trust regions, and the peer-library table written by bench/peers.py.
 
+Every training number here is a statistic over seeds (pgcourse.stats): a solve rate with its Wilson
+interval, steps-to-475 over all seeds with unsolved runs counted at the budget, median final returns
+with their interquartile range, and for a comparison of two rows the interval of the difference.
 Taught in notebooks/10_capstone.ipynb.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .train import TrainConfig, train
+from . import stats
+from .train import TrainConfig, train_seeds
 
 # Each row switches on one more ingredient; the last swaps Adam for SGD (at α = 0.3, the best SGD α of
 # notebook 09's grid). Every other field is TrainConfig()'s default (N = 8, Adam, its lr, γ = 0.995).
@@ -29,95 +32,254 @@ ABLATION = (
     ("defaults, SGD α = 0.3 instead of Adam", {"optimizer": "sgd", "lr": 0.3}),
 )
 
-
-def ablation(rows: Sequence[tuple[str, dict]] = ABLATION, seeds: Sequence[int] = (0, 1, 2), iterations: int = 40,
-             target_return: float = 475.0, base: TrainConfig | None = None) -> list[dict]:
-    """For each (name, fields): train(base with fields, seed s, iterations, target_return) for every seed.
-
-    Returns one dict per row: name, fields, solved (k), n (seeds), median_steps (median env steps
-    to reach the target over the solved seeds; NaN if none), final_return (median over seeds of the
-    mean return of the last max(16, N) episodes at the end), runs (per seed: seed, solved,
-    env_steps, final_return, diverged). A run whose loss became NaN counts as not solved with
-    final return NaN.
-    Taught in notebooks/10_capstone.ipynb.
-    """
-    base = TrainConfig() if base is None else base
-    out = []
-    for name, fields in rows:
-        runs = []
-        for seed in seeds:
-            config = replace(base, **fields, seed=int(seed), iterations=int(iterations), target_return=target_return)
-            try:
-                _, history = train(config, progress=False)
-            except ValueError:
-                runs.append({"seed": int(seed), "solved": False, "env_steps": math.nan, "final_return": math.nan,
-                             "diverged": True})
-                continue
-            runs.append({"seed": int(seed), "solved": bool(history.solved), "env_steps": int(history.env_steps[-1]),
-                         "final_return": float(history.final_return), "diverged": False})
-        solved_steps = [r["env_steps"] for r in runs if r["solved"]]
-        finals = [r["final_return"] for r in runs if not math.isnan(r["final_return"])]
-        out.append({"name": name, "fields": dict(fields), "solved": len(solved_steps), "n": len(runs),
-                    "median_steps": float(statistics.median(solved_steps)) if solved_steps else math.nan,
-                    "final_return": float(statistics.median(finals)) if finals else math.nan, "runs": runs})
-    return out
+ABLATION_SEEDS = tuple(range(30))
+"""The ablation's seeds: 30 per configuration."""
+ABLATION_ITERATIONS = 25
+"""The ablation's budget in gradient steps (batches of N = 8 episodes)…"""
+ABLATION_ENV_STEPS = 40_000
+"""…and in environment steps: a run stops at 475, or after whichever budget it spends first."""
+TARGET = 475.0
 
 
-def format_ablation(rows: list[dict]) -> str:
-    """A plain-text table: configuration | solved k/n | median env steps to 475 (thousands, 1 decimal) |
-    median final return (integer)."""
-    header = ("configuration", "solved", "median env steps to 475", "median final return")
-    body = []
-    for row in rows:
-        steps = "—" if math.isnan(row["median_steps"]) else f"{row['median_steps'] / 1000:.1f}k"
-        final = "—" if math.isnan(row["final_return"]) else f"{row['final_return']:.0f}"
-        body.append((row["name"], f"{row['solved']}/{row['n']}", steps, final))
-    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(header, widths)), "-+-".join("-" * w for w in widths)]
-    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
-    return "\n".join(lines)
+# ---------------------------------------------------------------------------------------------
+# step sizes in parameter space and in policy space
 
 
 @dataclass
 class StepSizes:
-    """Per gradient step k ≥ 1 of a training run (step 0 is skipped: see step_sizes):
-    param_step ‖θ_{k+1} − θ_k‖₂, kl the mean over the batch's states of KL(π_θk(·|s) ‖ π_θk+1(·|s)),
-    mean_return of the batch the step was computed from. All (K,) arrays."""
+    """One entry per gradient step that was taken, over all seeds of a run (see step_sizes):
+    seed, iteration k, param_step ‖θ_{k+1} − θ_k‖₂, kl the mean over batch k's states of
+    KL(π_θk(·|s) ‖ π_θk+1(·|s)) (clamped at 0: float rounding can make a tiny KL come out as −4e-11),
+    mean_return of batch k. All 1-d arrays of the same length."""
 
+    seed: np.ndarray
     iteration: np.ndarray
     param_step: np.ndarray
     kl: np.ndarray
     mean_return: np.ndarray
 
+    def __len__(self) -> int:
+        return len(self.kl)
 
-def step_sizes(config: TrainConfig) -> StepSizes:
-    """‖θ_{k+1} − θ_k‖ and E_s[KL(π_θk(·|s) ‖ π_θk+1(·|s))] over s in batch k, for every step of train(config).
+    @property
+    def n_seeds(self) -> int:
+        return len(set(self.seed.tolist()))
 
-    Uses train's callback, which sees the policy after each update: the copy kept from the
-    previous call is θ_k, the policy that sampled batch k. Step 0 is skipped (its θ_0 is not
-    seen) and so is a final batch that reached config.target_return (no step was taken).
-    Taught in notebooks/10_capstone.ipynb.
+    def percentiles(self, q=(5, 50, 95)) -> dict:
+        """{'param_step': (...), 'kl': (...)}: the percentiles q over all seeds' steps."""
+        return {key: tuple(float(v) for v in np.percentile(getattr(self, key), q)) for key in ("param_step", "kl")}
+
+
+class StepRecorder:
+    """train_seeds' callback that measures every step: ‖θ_{k+1} − θ_k‖ and E_s KL(π_θk ‖ π_θk+1).
+
+    The callback sees seed k's policy after each update; the copy kept from the previous call is
+    θ_k, the policy that sampled the batch. Recorded only for steps that were taken: step 0 is
+    skipped (its θ_0 is not seen), and so are batches without a step (‖∇‖ NaN: the batch reached
+    the target, after which the seed stops, or the loss diverged; ‖∇‖ = 0: all weights were zero).
     """
-    rows = {"iteration": [], "param_step": [], "kl": [], "mean_return": []}
-    previous = {}
 
-    def measure(iteration, batch, history, policy):
-        if "policy" in previous and math.isfinite(history.grad_norm[-1]):
-            old = previous["policy"]
+    def __init__(self, seeds: Sequence[int]):
+        self.seeds = [int(s) for s in seeds]
+        self.previous: dict[int, torch.nn.Module] = {}
+        self.rows: dict[str, list] = {"seed": [], "iteration": [], "param_step": [], "kl": [], "mean_return": []}
+
+    def __call__(self, k, iteration, batch, history, policy):
+        grad_norm = history.grad_norm[-1]
+        old = self.previous.get(k)
+        if old is not None and math.isfinite(grad_norm) and grad_norm > 0:
             obs = batch.obs[batch.mask]
             with torch.no_grad():
                 kl = torch.distributions.kl_divergence(old.distribution(obs), policy.distribution(obs)).mean()
                 step = torch.linalg.vector_norm(torch.cat([(p - q).reshape(-1) for p, q in
                                                            zip(policy.parameters(), old.parameters())]))
-            rows["iteration"].append(iteration)
-            rows["param_step"].append(float(step))
-            rows["kl"].append(float(kl))
-            rows["mean_return"].append(history.mean_return[-1])
-        previous["policy"] = copy.deepcopy(policy)
+            self.rows["seed"].append(self.seeds[k])
+            self.rows["iteration"].append(int(iteration))
+            self.rows["param_step"].append(float(step))
+            self.rows["kl"].append(max(float(kl), 0.0))
+            self.rows["mean_return"].append(float(history.mean_return[-1]))
+        self.previous[k] = policy
 
-    train(config, progress=False, callback=measure)
-    return StepSizes(iteration=np.asarray(rows["iteration"], dtype=int),
-                     **{k: np.asarray(v, dtype=float) for k, v in rows.items() if k != "iteration"})
+    def result(self) -> StepSizes:
+        return StepSizes(seed=np.asarray(self.rows["seed"], dtype=int),
+                         iteration=np.asarray(self.rows["iteration"], dtype=int),
+                         **{key: np.asarray(self.rows[key], dtype=float) for key in ("param_step", "kl", "mean_return")})
+
+
+def step_sizes(config: TrainConfig, seeds: Sequence[int] = (0,)) -> StepSizes:
+    """‖θ_{k+1} − θ_k‖ and E_s[KL(π_θk(·|s) ‖ π_θk+1(·|s))] for every step of train_seeds(config, seeds).
+
+    With config.target_return set a seed stops when it reaches it, so no step after solving is
+    measured (StepRecorder says which steps count).
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    recorder = StepRecorder(seeds)
+    train_seeds(config, seeds, progress=False, callback=recorder)
+    return recorder.result()
+
+
+def format_step_sizes(name: str, sizes: StepSizes, q=(5, 95)) -> str:
+    """'Adam …: 30 seeds, 412 steps' and, indented on a second line, '‖Δθ‖ 5th–95th percentile
+    0.33–0.61 (×1.8); KL 6e-03–1e-01 nats (1.4 orders of magnitude); 0 % of steps above 1 nat'."""
+    lo, hi = q
+    p_lo, p_hi = np.percentile(sizes.param_step, q)
+    k_lo, k_hi = np.percentile(sizes.kl, q)
+    ratio = (f"×{p_hi / p_lo:.1f}" if p_hi / p_lo < 100 else f"×{p_hi / p_lo:.0e}") if p_lo > 0 else "from 0"
+    orders = f"{math.log10(k_hi / k_lo):.1f} orders of magnitude" if k_lo > 0 else "from 0"
+    above = 100 * float(np.mean(sizes.kl > 1.0))
+    return (f"{name}: {sizes.n_seeds} seeds, {len(sizes)} steps\n    ‖Δθ‖ {lo}th–{hi}th percentile "
+            f"{p_lo:.2g}–{p_hi:.2g} ({ratio}); KL {k_lo:.0e}–{k_hi:.0e} nats ({orders}); "
+            f"{above:.0f} % of steps above 1 nat")
+
+
+# ---------------------------------------------------------------------------------------------
+# the ablation
+
+
+@dataclass
+class AblationRow:
+    """One configuration of the ablation, trained over its seeds by one train_seeds call.
+
+    histories: one History per seed. budget: the env-step budget at which unsolved runs are
+    censored. sizes: the step sizes of every gradient step (StepSizes) if they were recorded.
+    """
+
+    name: str
+    fields: dict
+    config: TrainConfig
+    seeds: tuple
+    histories: list
+    budget: int
+    sizes: StepSizes | None = field(default=None, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.histories)
+
+    @property
+    def solved(self) -> np.ndarray:
+        """Per seed: reached the target within the budget (a run whose loss diverged never counts)."""
+        return np.array([bool(h.solved) and not h.diverged for h in self.histories])
+
+    @property
+    def k(self) -> int:
+        return int(self.solved.sum())
+
+    @property
+    def diverged(self) -> int:
+        return sum(1 for h in self.histories if h.diverged)
+
+    def steps(self) -> stats.Censored:
+        """Env steps to the target over ALL seeds, a run that did not reach it counted at the budget."""
+        steps = np.array([h.env_steps[-1] if ok else self.budget for h, ok in zip(self.histories, self.solved)],
+                         dtype=float)
+        return stats.Censored(steps=np.minimum(steps, self.budget), solved=self.solved, budget=self.budget)
+
+    def final_returns(self) -> np.ndarray:
+        """Per seed: the mean return of the last max(16, N) episodes when the run stopped."""
+        return stats.final_returns(self.histories)
+
+
+def ablation(rows: Sequence[tuple[str, dict]] = ABLATION, seeds: Sequence[int] = ABLATION_SEEDS,
+             iterations: int = ABLATION_ITERATIONS, max_env_steps: int = ABLATION_ENV_STEPS,
+             target_return: float = TARGET, base: TrainConfig | None = None,
+             record_steps: Collection[str] = ()) -> list[AblationRow]:
+    """For each (name, fields): ONE train_seeds(base with fields, seeds) call, every seed stopped at
+    target_return, after ``iterations`` gradient steps or after ``max_env_steps`` env steps.
+
+    record_steps: names of rows whose step sizes (StepRecorder) are recorded as row.sizes.
+    Returns one AblationRow per row; a seed whose loss diverged (history.diverged) counts as not solved.
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    base = TrainConfig() if base is None else base
+    seeds = tuple(int(s) for s in seeds)
+    out = []
+    for name, fields in rows:
+        config = replace(base, **fields, iterations=int(iterations), target_return=float(target_return),
+                         max_env_steps=int(max_env_steps))
+        recorder = StepRecorder(seeds) if name in record_steps else None
+        _, histories = train_seeds(config, seeds, progress=False, callback=recorder)
+        out.append(AblationRow(name, dict(fields), config, seeds, histories, int(max_env_steps),
+                               None if recorder is None else recorder.result()))
+    return out
+
+
+def _k(value: float, budget: int) -> str:
+    """Env steps in thousands; a censored value (inf, or at the budget) is '>40k'."""
+    if not math.isfinite(value) or value >= budget:
+        return f">{budget / 1000:.0f}k"
+    return stats.format_k(value)
+
+
+def format_ablation(rows: Sequence[AblationRow]) -> str:
+    """A plain-text table, one line per row: configuration | solved k/n [95 % Wilson interval] |
+    env steps to the target over all seeds (unsolved counted at the budget): median, IQR, 95 %
+    bootstrap interval of the median ('>40k': censored) | final return: median (IQR)."""
+    header = ("configuration", "solved [95 % CI]", "steps to 475: median", "IQR", "95 % CI", "final return")
+    body = []
+    for row in rows:
+        steps = row.steps()
+        q25, q75 = steps.quartiles()
+        lo, hi = steps.interval()
+        b = row.budget
+        solved = stats.format_rate(row.k, row.n) + (f", {row.diverged} diverged" if row.diverged else "")
+        body.append((row.name, solved, _k(steps.median(), b), f"{_k(q25, b)}–{_k(q75, b)}",
+                     f"[{_k(lo, b)}, {_k(hi, b)}]", stats.format_median_iqr(row.final_returns())))
+    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(), "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in body]
+    return "\n".join(lines)
+
+
+@dataclass
+class Comparison:
+    """Row a against row b: the difference of the solve rates (k_a/n_a − k_b/n_b) with its 95 %
+    Newcombe interval; of the censored median steps-to-target and of the median final returns, each
+    with its 95 % bootstrap interval. steps_censored: a median is at the budget, so the steps
+    difference is only a bound and is not reported."""
+
+    a: str
+    b: str
+    rate: tuple[float, float, float]
+    steps: tuple[float, float, float]
+    final: tuple[float, float, float]
+    steps_censored: bool
+
+    @staticmethod
+    def _shown(diff: tuple[float, float, float]) -> int:
+        """+1 if the interval lies above 0, −1 if below, 0 if it contains 0 (no difference shown)."""
+        return 1 if diff[1] > 0 else -1 if diff[2] < 0 else 0
+
+    @property
+    def rate_shown(self) -> int:
+        return self._shown(self.rate)
+
+    @property
+    def steps_shown(self) -> int:
+        return 0 if self.steps_censored else self._shown(self.steps)
+
+    @property
+    def final_shown(self) -> int:
+        return self._shown(self.final)
+
+
+def compare(a: AblationRow, b: AblationRow) -> Comparison:
+    """a − b: solve rate (stats.newcombe_interval), censored median steps and median final return
+    (stats.bootstrap_difference). Taught in notebooks/10_capstone.ipynb."""
+    lo, hi = stats.newcombe_interval(a.k, a.n, b.k, b.n)
+    sa, sb = a.steps(), b.steps()
+    censored = not (math.isfinite(sa.median()) and math.isfinite(sb.median()))
+    return Comparison(a.name, b.name, (a.k / a.n - b.k / b.n, lo, hi), stats.bootstrap_difference(sa.steps, sb.steps),
+                      stats.bootstrap_difference(a.final_returns(), b.final_returns()), censored)
+
+
+def format_comparison(c: Comparison) -> str:
+    """'+ mean baseline − + reward-to-go: solved +0.40 [+0.16, +0.59]; steps …; final return +344 [+200, +420]'."""
+    rate = f"solved {c.rate[0]:+.2f} [{c.rate[1]:+.2f}, {c.rate[2]:+.2f}]"
+    steps = ("steps: a median is censored" if c.steps_censored else
+             f"median steps {c.steps[0] / 1000:+.1f}k [{c.steps[1] / 1000:+.1f}k, {c.steps[2] / 1000:+.1f}k]")
+    final = f"median final return {c.final[0]:+.0f} [{c.final[1]:+.0f}, {c.final[2]:+.0f}]"
+    return f"{c.a}  −  {c.b}:\n    {rate}; {steps}; {final}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from dataclasses import replace
 
 import torch
 
+from .. import stats
+from .._validate import check_positive_int
 from ..baselines import normalise
-from ..implementing_policy_gradients import train_within
-from ..train import TrainConfig
+from ..train import TrainConfig, train_seeds
 from . import CheckResult, check_function
 
 
@@ -35,13 +36,21 @@ def check_normalised_advantages(fn, verbose: bool = True) -> CheckResult:
                           verbose=verbose)
 
 
-def check_config_solves(make_config, max_env_steps: int = 40_000, seeds=(0, 1), verbose: bool = True) -> CheckResult:
-    """make_config() (or a TrainConfig) must reach a mean return of 475 on CartPole-v1 within
-    max_env_steps environment steps for every seed in seeds.
+CONFIG_SEEDS = tuple(range(6))
+CONFIG_NEEDED = 4
+CONFIG_ENV_STEPS = 50_000
 
-    Trains replace(config, seed=s, target_return=475) for each seed, stopped after max_env_steps
-    (pgcourse.implementing_policy_gradients.train_within), with one torch thread (restored
-    afterwards) so that the verdict is the same on any number of cores.
+
+def check_config_solves(make_config, max_env_steps: int = CONFIG_ENV_STEPS, seeds=CONFIG_SEEDS,
+                        needed: int = CONFIG_NEEDED, verbose: bool = True) -> CheckResult:
+    """make_config() (or a TrainConfig) must reach a mean return of 475 on CartPole-v1 within
+    max_env_steps environment steps on at least ``needed`` of the seeds.
+
+    Trains replace(config, target_return=475, max_env_steps=max_env_steps) on all seeds at once
+    (ONE train_seeds call); a seed whose loss diverges counts as not solved. A verdict over several
+    seeds with a margin, not the luck of one seed: TrainConfig() reaches 475 within 50k env steps on
+    29 of the 30 seeds 0–29 (tests/test_nb10_capstone.py), so "4 of 6" passes it on any CPU with room
+    to spare, while the plainest REINFORCE solves none.
     """
     name = "config_solves"
 
@@ -51,6 +60,9 @@ def check_config_solves(make_config, max_env_steps: int = 40_000, seeds=(0, 1), 
             print(("✅ " if passed else "❌ ") + repr(result))
         return result
 
+    seeds = tuple(int(s) for s in seeds)
+    if not 1 <= needed <= len(seeds):
+        raise ValueError(f"needed must be between 1 and len(seeds)={len(seeds)}, got {needed!r}")
     try:
         config = make_config() if callable(make_config) else make_config
     except NotImplementedError:
@@ -61,24 +73,26 @@ def check_config_solves(make_config, max_env_steps: int = 40_000, seeds=(0, 1), 
         return report(False, f"expected a pgcourse.TrainConfig, got {type(config).__name__}")
     if config.env_id != "CartPole-v1":
         return report(False, f"the task is CartPole-v1, the config has env_id={config.env_id!r}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for seed in seeds:
-            try:
-                _, history = train_within(replace(config, seed=int(seed), target_return=475.0), max_env_steps)
-            except ValueError as err:
-                return report(False, f"seed {seed}: {err}")
-            steps = history.env_steps[-1]
-            if not history.solved:
-                why = (f"stopped after its {config.iterations} iterations" if steps < max_env_steps
-                       else f"used up {max_env_steps:,} env steps")
-                return report(False, f"seed {seed}: not solved — {why} with a recent mean return of "
-                                     f"{history.final_return:.0f}; turn on the ingredients that help "
-                                     f"(or raise iterations)")
-            if steps > max_env_steps:
-                return report(False, f"seed {seed}: solved only after {steps:,} env steps (> {max_env_steps:,})")
-    finally:
-        torch.set_num_threads(threads)
-    return report(True, f"reaches a mean return of 475 within {max_env_steps:,} env steps on seeds "
-                        f"{', '.join(map(str, seeds))}")
+    budget = check_positive_int("max_env_steps", max_env_steps)
+    _, histories = train_seeds(replace(config, target_return=475.0, max_env_steps=budget), seeds, progress=False)
+    solved = [bool(h.solved) and not h.diverged for h in histories]
+    k = sum(solved)
+    where = f"{k} of the {len(seeds)} seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+    if k >= needed:
+        steps = stats.steps_to_target(histories, budget)
+        return report(True, f"reaches a mean return of 475 within {budget:,} env steps on {where} (needs "
+                            f"{needed}); median {stats.format_k(steps.median())} env steps")
+    reasons = []
+    for seed, h, ok in zip(seeds, histories, solved):
+        if ok:
+            continue
+        if h.diverged:
+            why = "diverged (NaN loss): lower lr"
+        elif h.env_steps[-1] < budget:
+            why = f"stopped after its {config.iterations} iterations, recent mean return {h.final_return:.0f}"
+        else:
+            why = f"used up {budget:,} env steps, recent mean return {h.final_return:.0f}"
+        reasons.append(f"seed {seed}: not solved — {why}")
+    more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
+    return report(False, f"reaches 475 within {budget:,} env steps on only {where} (needs {needed}). "
+                         + "; ".join(reasons[:3]) + more + ". Turn on the ingredients that help (or raise iterations)")
