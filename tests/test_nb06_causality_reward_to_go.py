@@ -136,34 +136,45 @@ def cartpole():
 def test_claim_reward_to_go_saves_more_variance_on_cartpole_than_on_the_tabular_mdp(cartpole):
     """Notebook 06: "a median of 3.3 times less variance (IQR 2.9–3.7; the 95 % interval of the median, [3.0, 3.7],
     lies above the tabular 2.5) ... less variance for every one of the 20 policies (the smallest ratio is 2.4)";
-    episodes of "about 70 steps on average"; summary "a median of 3.3× over 20 trained CartPole policies"."""
+    episodes of "a median of 70 steps, IQR 59–82"; summary "a median of 3.3× over 20 trained CartPole policies".
+    Margins: over seeds 0–99 (five disjoint sets of 20 policies) the median ratio ranged 3.26–3.71, the lower end of
+    its interval 3.00–3.32, the smallest ratio 2.08–2.58 and the median episode 64–71 steps."""
     ratio = cartpole["ratio"]
     assert len(ratio) == 20
     med, q25, q75 = median_iqr(ratio)
     lo, hi = bootstrap_interval(ratio)
-    assert 3.0 < med < 3.6 and 2.6 < q25 and q75 < 4.1
+    assert 3.0 < med < 3.8 and 2.6 < q25 and q75 < 4.2
     # the tabular ratio the notebook compares with (same lab as its cell), exact on every machine up to rounding
     mdp = TabularMDP.random(n_states=5, n_actions=3, horizon=10, seed=0)
     theta = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     res = compare_estimators(make_lab(mdp, theta, n_traj=10_000, seed=1), ["total_return", "reward_to_go"])
     tabular = res["total_return"].trace_cov / res["reward_to_go"].trace_cov
     assert tabular == pytest.approx(2.53, abs=0.01)
-    assert lo > tabular + 0.2 and hi < 4.2
-    assert ratio.min() > 1.8                                        # every policy: less variance with Q̂_t
-    assert 55 < np.median(cartpole["mean_return"]) < 85              # "about 70 steps on average"
+    assert lo > tabular + 0.2 and hi < 4.2                          # the interval lies above the tabular ratio
+    assert ratio.min() > 1.5                                        # every policy: less variance with Q̂_t
+    med_len, q25_len, q75_len = median_iqr(cartpole["mean_return"])
+    assert 55 < med_len < 85 and 45 < q25_len and q75_len < 100     # "a median of 70 steps, IQR 59–82"
 
 
 @pytest.mark.claims
 def test_claim_cartpole_dropped_terms_have_mean_zero_and_comparable_variance(cartpole):
-    """Notebook 06: "for each of the 20 policies [the largest |z| among 450] stays below 3"; the dropped terms'
-    variance is "comparable to, and for most of the policies larger than, that of the reward-to-go samples
-    themselves (a median of 1.25 times theirs)"."""
+    """Notebook 06: the largest |z| of the dropped terms' mean against 0 among the 450 parameters "has a median of
+    2.0 (IQR 1.7–2.3)", "no larger than for 450 independent standard normals ... about 3.2"; their variance is
+    "comparable to that of the reward-to-go samples themselves: a median of 1.25 times theirs (IQR 1.04–1.46)".
+    Margins: over seeds 0–99 (five sets of 20) the median largest |z| ranged 1.75–2.01, the largest of all 100 was
+    3.11, and the median variance share 1.16–1.39."""
     z = cartpole["dropped_max_abs_z"]
-    assert len(z) == 20 and z.max() < 3.0
+    assert len(z) == 20
+    # 450 independent standard normals: P(max |z| ≤ x) = (1 − 2Φ(−x))^450 = 1/2 at x ≈ 3.17
+    independent = -float(torch.special.ndtri(torch.tensor((1 - 0.5 ** (1 / 450)) / 2, dtype=torch.float64)))
+    assert independent == pytest.approx(3.17, abs=0.01)
+    med, q25, q75 = median_iqr(z)
+    assert 1.5 < med < 2.4 and q75 < independent and z.max() < 4.0   # consistent with mean 0: no large |z|
     share = cartpole["dropped"] / cartpole["reward_to_go"]
-    assert 1.1 < np.median(share) < 1.4
-    assert (share > 1).sum() >= 13                                  # most of the 20 (15 here)
-    assert share.min() > 0.3 and share.max() < 3                    # comparable: same order of magnitude
+    med, q25, q75 = median_iqr(share)
+    lo, hi = bootstrap_interval(share)
+    assert 1.05 < med < 1.5 and 0.8 < q25 and q75 < 2.0             # "comparable": within a factor 2 either way
+    assert 0.8 < lo and hi < 2.0
 
 
 # ---------------------------------------------------------------- variance by horizon
