@@ -76,8 +76,25 @@ def train_panel(config: TrainConfig, progress: bool | None = False) -> Run:
     return Run(config, train_within(config, PANEL_ENV_STEPS, progress=progress)[1])
 
 
+class _SeedCounts:
+    """Counts over ``self.histories`` (one History per seed of a train_seeds call)."""
+
+    @property
+    def solved(self) -> int:
+        return sum(bool(h.solved) for h in self.histories)
+
+    @property
+    def diverged(self) -> int:
+        return sum(bool(h.diverged) for h in self.histories)
+
+    @property
+    def final_returns(self) -> np.ndarray:
+        """Each seed's mean return of its last max(16, N) episodes (a diverged seed: when it stopped)."""
+        return np.array([h.final_return for h in self.histories], dtype=float)
+
+
 @dataclass
-class SeedRuns:
+class SeedRuns(_SeedCounts):
     """The runs of one panel setting: ``histories[k]`` is seed ``seeds[k]`` of ``config`` (train_seeds)."""
 
     config: TrainConfig
@@ -92,19 +109,6 @@ class SeedRuns:
     def steps(self) -> Censored:
         """Env steps to the target per seed, unsolved seeds censored at the env-step budget."""
         return steps_to_target(self.histories, self.budget)
-
-    @property
-    def solved(self) -> int:
-        return sum(bool(h.solved) for h in self.histories)
-
-    @property
-    def diverged(self) -> int:
-        return sum(bool(h.diverged) for h in self.histories)
-
-    @property
-    def final_returns(self) -> np.ndarray:
-        """Each seed's mean return over its last max(16, N) episodes when it stopped."""
-        return np.array([h.final_return for h in self.histories], dtype=float)
 
     def describe(self) -> str:
         """'return 364 (IQR 234–381), 475 on 0/5' (median over the seeds when they stopped)."""
@@ -302,26 +306,13 @@ def gradient_noise_seeds(config: TrainConfig, iterations: int, seeds, env_id: st
 
 
 @dataclass
-class GridCell:
+class GridCell(_SeedCounts):
     """One (optimizer, α) cell of a learning-rate grid: histories[k] is seed seeds[k] (one train_seeds call)."""
 
     optimizer: str
     lr: float
     seeds: tuple
     histories: list
-
-    @property
-    def final_returns(self) -> np.ndarray:
-        """Each seed's mean return of its last max(16, N) episodes (a diverged seed: when it stopped)."""
-        return np.array([h.final_return for h in self.histories], dtype=float)
-
-    @property
-    def solved(self) -> int:
-        return sum(bool(h.solved) for h in self.histories)
-
-    @property
-    def diverged(self) -> int:
-        return sum(bool(h.diverged) for h in self.histories)
 
     @property
     def n(self) -> int:
