@@ -46,8 +46,34 @@ def reward_to_go(rew: Tensor, mask: Tensor | None = None, gamma: float = 1.0) ->
         rtg = rew.flip(-1).cumsum(-1).flip(-1)
     else:
         # M[t', t] = γ^{t'-t} for t' ≥ t: one matmul instead of a loop over t.
-        t = torch.arange(horizon)
-        lag = t[:, None] - t[None, :]
-        m = torch.where(lag >= 0, torch.tensor(gamma, dtype=torch.float64).pow(lag.clamp(min=0)), 0.0)
-        rtg = rew @ m.to(rew.dtype)
+        rtg = rew @ _lag_discounts(horizon, float(gamma), rew.dtype)
     return torch.where(mask, rtg, torch.zeros((), dtype=rew.dtype))
+
+
+def _lag_discounts(horizon: int, gamma: float, dtype) -> Tensor:
+    """The (T, T) matrix M[t', t] = γ^{t'−t} for t' ≥ t, else 0 (built in float64, then cast).
+
+    M depends on t' and t only through the lag, so every M is the top-left block of a larger one:
+    one matrix per (γ, dtype) is kept (up to T = 2048) and sliced, instead of T² powers per call.
+    """
+    if horizon > _LAG_CACHE_MAX:
+        return _build_lag_discounts(horizon, gamma, dtype)
+    key = (gamma, dtype)
+    big = _LAG_CACHE.get(key)
+    if big is None or big.shape[0] < horizon:
+        size = min(_LAG_CACHE_MAX, max(horizon, 512, 0 if big is None else 2 * big.shape[0]))
+        if big is None and len(_LAG_CACHE) >= 8:  # a sweep over many γ: forget the oldest
+            _LAG_CACHE.pop(next(iter(_LAG_CACHE)))
+        big = _LAG_CACHE[key] = _build_lag_discounts(size, gamma, dtype)
+    return big[:horizon, :horizon].contiguous()
+
+
+_LAG_CACHE: dict = {}
+_LAG_CACHE_MAX = 2048
+
+
+def _build_lag_discounts(horizon: int, gamma: float, dtype) -> Tensor:
+    t = torch.arange(horizon)
+    lag = t[:, None] - t[None, :]
+    m = torch.where(lag >= 0, torch.tensor(gamma, dtype=torch.float64).pow(lag.clamp(min=0)), 0.0)
+    return m.to(dtype)

@@ -120,7 +120,9 @@ class PolicyStack(ParamStack):
 
     def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
         """log π_{θ_k}(a|s) for every copy k: shape obs.shape[:-1]."""
-        out = self._net(obs)
+        return self._log_prob(self._net(obs), act)
+
+    def _log_prob(self, out: Tensor, act: Tensor) -> Tensor:
         if self.discrete:
             return torch.log_softmax(out, -1).gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
         log_std = self._log_std(out)
@@ -129,11 +131,24 @@ class PolicyStack(ParamStack):
 
     def entropy(self, obs: Tensor) -> Tensor:
         """H[π_{θ_k}(·|s)], shape obs.shape[:-1]."""
-        out = self._net(obs)
+        return self._entropy(self._net(obs))
+
+    def _entropy(self, out: Tensor) -> Tensor:
         if self.discrete:
             logp = torch.log_softmax(out, -1)
             return -(logp.exp() * logp).sum(-1)
         return (self._log_std(out) + 0.5 * math.log(2 * math.pi * math.e)).sum(-1).expand(out.shape[:-1])
+
+    def log_prob_and_entropy(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+        """(log_prob(obs, act), entropy(obs)) from one pass through the network; the entropy is detached.
+
+        The same numbers as the two calls, at the cost of one forward pass instead of two (the
+        trainer logs the entropy of every batch it steps on).
+        """
+        out = self._net(obs)
+        with torch.no_grad():
+            ent = self._entropy(out.detach())
+        return self._log_prob(out, act), ent
 
     def sample_with(self, obs: Tensor, uniforms: Tensor) -> Tensor:
         """a ~ π_{θ_k}(·|s) by the Gumbel-max trick from given uniforms (K, ..., n_actions) (Categorical only)."""

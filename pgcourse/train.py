@@ -505,12 +505,12 @@ def _update(config, policy, value, optimizer, value_opt, active, batches, solved
     stepping = torch.tensor([not s for s in solved])
     for step in range(config.steps_per_batch):
         sub.params = {name: p[index] for name, p in policy.params.items()}
-        logp = sub.log_prob(obs, act)
         if step == 0:
+            logp, ent = sub.log_prob_and_entropy(obs, act)
             logp_old = logp.detach()
-            with torch.no_grad():
-                ent = sub.entropy(obs)
             entropies = [float(ent[j, :, :b.horizon][b.mask].mean()) for j, b in enumerate(batches)]
+        else:
+            logp = sub.log_prob(obs, act)
         weights = []
         for j, b in enumerate(batches):
             lp = logp[j, :, :b.horizon].detach()

@@ -52,3 +52,16 @@ def test_bad_gamma_is_a_clear_error(gamma):
 def test_mask_shape_mismatch():
     with pytest.raises(ValueError, match="mask must have the shape"):
         total_return(torch.ones(2, 3), torch.ones(2, 4, dtype=torch.bool))
+
+
+def test_cached_discount_matrix_gives_the_freshly_built_numbers():
+    """reward_to_go slices one cached γ^{t'−t} matrix; every horizon must get exactly the matrix it
+    would build itself (also after the cache grows, and beyond the cache's size)."""
+    from pgcourse.returns import _LAG_CACHE_MAX, _build_lag_discounts, _lag_discounts
+
+    gen = torch.Generator().manual_seed(0)
+    for horizon in (3, 600, 7, 1500, _LAG_CACHE_MAX + 5):
+        for dtype in (torch.float32, torch.float64):
+            assert torch.equal(_lag_discounts(horizon, 0.995, dtype), _build_lag_discounts(horizon, 0.995, dtype))
+        rew = torch.rand((2, horizon), generator=gen)
+        assert torch.equal(reward_to_go(rew, gamma=0.995), rew @ _build_lag_discounts(horizon, 0.995, rew.dtype))

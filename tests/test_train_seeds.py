@@ -224,6 +224,10 @@ def test_policy_stack_slices_are_the_single_policies():
             torch.testing.assert_close(ent[k], pol.entropy(obs[k]), rtol=1e-5, atol=1e-6)
             for p, q in zip(stack.module(k).parameters(), pol.parameters()):
                 assert torch.equal(p, q)
+        # the trainer's one-pass version gives exactly the two calls' numbers
+        logp_one, ent_one = stack.log_prob_and_entropy(obs, act)
+        assert torch.equal(logp_one, logp) and torch.equal(ent_one, ent)
+        assert logp_one.requires_grad and not ent_one.requires_grad
 
 
 def test_uniform_stream_gives_the_per_call_draws():
