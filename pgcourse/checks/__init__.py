@@ -85,6 +85,44 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
             break
     if result is None:
         result = CheckResult(name, True, f"all {len(cases)} cases match the reference")
+    return report(result, verbose)
+
+
+def report(result: CheckResult, verbose: bool = True) -> CheckResult:
+    """Print the checker's one line (✅ PASS … or ❌ FAIL …) when verbose; return the result."""
     if verbose:
         print(("✅ " if result.passed else "❌ ") + repr(result))
     return result
+
+
+def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
+               atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True) -> CheckResult:
+    """Check a pseudo-loss exercise: fn(logp, weights, *rest, **kwargs) → scalar L, on every case.
+
+    Three things must hold, as for the reference: the value; the gradient with respect to logp
+    (what autodiff sends into the policy); and no gradient into the weights (they are constants
+    of the gradient step, so the loss must use ``weights.detach()``). Reports the first failure.
+    """
+    cases = list(cases)
+    result = check_function(name, fn, reference, cases, atol, rtol, verbose=False)
+    if not result.passed:
+        return report(result, verbose)
+    for k, ((logp, weights, *rest), kwargs) in enumerate(cases, start=1):
+        logp, weights = logp.clone().requires_grad_(True), weights.clone().requires_grad_(True)
+        try:
+            loss = fn(logp, weights, *rest, **kwargs)
+            grad_logp, grad_w = torch.autograd.grad(loss, (logp, weights), allow_unused=True)
+        except Exception as err:  # e.g. the loss was computed outside autograd (.item(), .detach() on logp)
+            return report(CheckResult(name, False, f"case {k}: could not differentiate the loss with respect to "
+                                      f"logp ({type(err).__name__}: {err}); build it from logp with torch "
+                                      "operations, without .item() or .detach() on logp"), verbose)
+        if grad_w is not None and grad_w.abs().max() > 0:
+            return report(CheckResult(name, False, f"case {k}: the loss sends a gradient into the weights; they are "
+                                      "constants of the gradient step: use weights.detach()"), verbose)
+        ref_logp = logp.detach().clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(reference(ref_logp, weights.detach(), *rest, **kwargs), (ref_logp,))
+        mismatch = first_mismatch(torch.zeros_like(expected) if grad_logp is None else grad_logp, expected, atol, rtol)
+        if mismatch is not None:
+            return report(CheckResult(name, False, f"case {k}: ∂{name}/∂logp is {mismatch}"), verbose)
+    return report(CheckResult(name, True, f"all {len(cases)} cases match the reference: the value, the gradient "
+                                          "into logp, and none into the weights"), verbose)

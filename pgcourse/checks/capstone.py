@@ -13,7 +13,7 @@ from .. import stats
 from .._validate import check_positive_int
 from ..baselines import normalise
 from ..train import TrainConfig, train_seeds
-from . import CheckResult, check_function
+from . import CheckResult, check_function, report
 
 
 def _advantage_cases():
@@ -54,11 +54,8 @@ def check_config_solves(make_config, max_env_steps: int = CONFIG_ENV_STEPS, seed
     """
     name = "config_solves"
 
-    def report(passed, message):
-        result = CheckResult(name, passed, message)
-        if verbose:
-            print(("✅ " if passed else "❌ ") + repr(result))
-        return result
+    def verdict(passed, message):
+        return report(CheckResult(name, passed, message), verbose)
 
     seeds = tuple(int(s) for s in seeds)
     if not 1 <= needed <= len(seeds):
@@ -66,13 +63,13 @@ def check_config_solves(make_config, max_env_steps: int = CONFIG_ENV_STEPS, seed
     try:
         config = make_config() if callable(make_config) else make_config
     except NotImplementedError:
-        return report(False, "not implemented yet (raised NotImplementedError)")
+        return verdict(False, "not implemented yet (raised NotImplementedError)")
     except Exception as err:  # the reader's code may fail in any way
-        return report(False, f"making the config raised {type(err).__name__}: {err}")
+        return verdict(False, f"making the config raised {type(err).__name__}: {err}")
     if not isinstance(config, TrainConfig):
-        return report(False, f"expected a pgcourse.TrainConfig, got {type(config).__name__}")
+        return verdict(False, f"expected a pgcourse.TrainConfig, got {type(config).__name__}")
     if config.env_id != "CartPole-v1":
-        return report(False, f"the task is CartPole-v1, the config has env_id={config.env_id!r}")
+        return verdict(False, f"the task is CartPole-v1, the config has env_id={config.env_id!r}")
     budget = check_positive_int("max_env_steps", max_env_steps)
     _, histories = train_seeds(replace(config, target_return=475.0, max_env_steps=budget), seeds, progress=False)
     solved = [bool(h.solved) and not h.diverged for h in histories]
@@ -80,7 +77,7 @@ def check_config_solves(make_config, max_env_steps: int = CONFIG_ENV_STEPS, seed
     where = f"{k} of the {len(seeds)} seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
     if k >= needed:
         steps = stats.steps_to_target(histories, budget)
-        return report(True, f"reaches a mean return of 475 within {budget:,} env steps on {where} (needs "
+        return verdict(True, f"reaches a mean return of 475 within {budget:,} env steps on {where} (needs "
                             f"{needed}); median {stats.format_k(steps.median())} env steps")
     reasons = []
     for seed, h, ok in zip(seeds, histories, solved):
@@ -94,5 +91,5 @@ def check_config_solves(make_config, max_env_steps: int = CONFIG_ENV_STEPS, seed
             why = f"used up {budget:,} env steps, recent mean return {h.final_return:.0f}"
         reasons.append(f"seed {seed}: not solved — {why}")
     more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
-    return report(False, f"reaches 475 within {budget:,} env steps on only {where} (needs {needed}). "
+    return verdict(False, f"reaches 475 within {budget:,} env steps on only {where} (needs {needed}). "
                          + "; ".join(reasons[:3]) + more + ". Turn on the ingredients that help (or raise iterations)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import CheckResult, check_function, first_mismatch
+from . import CheckResult, check_function, check_loss
 
 
 def _padded_batch(n: int, horizon: int, seed: int):
@@ -54,31 +54,4 @@ def _loss_cases():
 
 def check_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
     """fn(logp, weights, mask) -> scalar L with ∇_logp L = −w/N on real steps and no gradient into the weights."""
-    cases = _loss_cases()
-    result = check_function("pseudo_loss", fn, reference_pseudo_loss, cases, verbose=False)
-    if result.passed:
-        for k, ((logp, weights, mask), _) in enumerate(cases, start=1):
-            logp = logp.clone().requires_grad_(True)
-            weights = weights.clone().requires_grad_(True)
-            try:
-                loss = fn(logp, weights, mask)
-                grad_logp, grad_w = torch.autograd.grad(loss, (logp, weights), allow_unused=True)
-            except Exception as err:  # e.g. the loss was computed outside autograd
-                result = CheckResult("pseudo_loss", False, f"case {k}: could not differentiate the loss "
-                                     f"({type(err).__name__}: {err}); build it from logp with torch operations")
-                break
-            if grad_w is not None and grad_w.abs().max() > 0:
-                result = CheckResult("pseudo_loss", False, f"case {k}: the loss sends a gradient into the weights; "
-                                     "they are constants of the step: use weights.detach()")
-                break
-            expected = torch.where(mask, -weights.detach() / logp.shape[0], torch.zeros(()))
-            mismatch = first_mismatch(grad_logp if grad_logp is not None else torch.zeros_like(expected), expected)
-            if mismatch is not None:
-                result = CheckResult("pseudo_loss", False, f"case {k}: ∂L/∂logp is {mismatch} (−w/N on real steps)")
-                break
-        else:
-            result = CheckResult("pseudo_loss", True, f"all {len(cases)} cases match the reference, "
-                                 "values and gradients (−w/N, none into the weights)")
-    if verbose:
-        print(("✅ " if result.passed else "❌ ") + repr(result))
-    return result
+    return check_loss("pseudo_loss", fn, reference_pseudo_loss, _loss_cases(), verbose=verbose)
