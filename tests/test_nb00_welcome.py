@@ -4,14 +4,11 @@ import gymnasium as gym
 import pytest
 import torch
 
+from helpers import not_implemented
 from pgcourse import sample_batch
 from pgcourse.checks.welcome import (check_discounted_return, check_episode_length, discounted_return_reference,
                                      episode_length_reference)
 from pgcourse.welcome import LeanController, UniformRandomPolicy
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 # --- check_episode_length -------------------------------------------------------------------------
@@ -52,7 +49,7 @@ def test_episode_length_checker_stops_a_loop_past_the_end():
 
 
 def test_episode_length_checker_reports_a_stub(capsys):
-    result = check_episode_length(_stub)
+    result = check_episode_length(not_implemented)
     assert not result.passed and "not implemented" in result.message
     assert "❌ FAIL" in capsys.readouterr().out
 
@@ -75,7 +72,7 @@ def test_discounted_return_checker_fails_wrong_implementations(wrong):
 
 
 def test_discounted_return_checker_reports_a_stub():
-    result = check_discounted_return(_stub, verbose=False)
+    result = check_discounted_return(not_implemented, verbose=False)
     assert not result.passed and "not implemented" in result.message
 
 

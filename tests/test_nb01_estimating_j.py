@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import rerun_with
+from helpers import not_implemented, rerun_with
 from pgcourse import TabularMDP
 from pgcourse.checks.estimating_j import (check_estimate_J, check_log_p_tau, check_stationary, estimate_J_reference,
                                           log_p_tau_reference, stationary_reference)
@@ -14,10 +14,6 @@ from pgcourse.estimating_j import (average_reward, enumerate_trajectories, estim
                                    policy_transition_matrix, repeated_estimates, return_moments, returns_float64,
                                    stationary_distribution, trajectory_log_prob)
 from pgcourse.widgets.estimating_j import estimate_spread, estimating_j_panel
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +143,7 @@ def test_estimate_J_checker():
     ]
     for fn in wrong:
         assert not check_estimate_J(fn, verbose=False).passed
-    assert "not implemented" in check_estimate_J(_stub, verbose=False).message
+    assert "not implemented" in check_estimate_J(not_implemented, verbose=False).message
 
 
 def test_log_p_tau_checker():
@@ -166,7 +162,7 @@ def test_log_p_tau_checker():
 
     for fn in (no_start, unnormalised, shifted_actions):
         assert not check_log_p_tau(fn, verbose=False).passed
-    assert not check_log_p_tau(_stub, verbose=False).passed
+    assert not check_log_p_tau(not_implemented, verbose=False).passed
 
 
 def test_stationary_checker():
@@ -183,7 +179,7 @@ def test_stationary_checker():
 
     for fn in (right_eigenvector, transposed, lambda P: torch.full((P.shape[0],), 1.0 / P.shape[0])):
         assert not check_stationary(fn, verbose=False).passed
-    assert not check_stationary(_stub, verbose=False).passed
+    assert not check_stationary(not_implemented, verbose=False).passed
 
 
 # --- panel ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import rerun_with
+from helpers import not_implemented, rerun_with
 from pgcourse import TabularMDP, TabularSoftmaxPolicy, gradient_samples, tabular_gradient_samples
 from pgcourse.checks.log_derivative_trick import (bandit_gradient_reference, check_bandit_gradient,
                                                   check_reinforce_estimate, check_softmax_score,
@@ -12,10 +12,6 @@ from pgcourse.checks.log_derivative_trick import (bandit_gradient_reference, che
 from pgcourse.log_derivative_trick import (bandit_gradient, bandit_objective, bandit_problem,
                                            bandit_sample_covariance)
 from pgcourse.widgets.log_derivative_trick import gradient_cloud, log_derivative_panel
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 # --- package functions ----------------------------------------------------------------------------
@@ -121,7 +117,7 @@ def test_softmax_score_checker():
     ]
     for fn in wrong:
         assert not check_softmax_score(fn, verbose=False).passed
-    assert not check_softmax_score(_stub, verbose=False).passed
+    assert not check_softmax_score(not_implemented, verbose=False).passed
 
 
 def test_bandit_gradient_checker():
@@ -134,7 +130,7 @@ def test_bandit_gradient_checker():
     ]
     for fn in wrong:
         assert not check_bandit_gradient(fn, verbose=False).passed
-    assert not check_bandit_gradient(_stub, verbose=False).passed
+    assert not check_bandit_gradient(not_implemented, verbose=False).passed
 
 
 def test_reinforce_estimate_checker():
@@ -146,7 +142,7 @@ def test_reinforce_estimate_checker():
     ]
     for fn in wrong:
         assert not check_reinforce_estimate(fn, verbose=False).passed
-    assert not check_reinforce_estimate(_stub, verbose=False).passed
+    assert not check_reinforce_estimate(not_implemented, verbose=False).passed
 
 
 # --- panel ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import rerun_with
+from helpers import not_implemented, rerun_with
 from pgcourse import (CategoricalPolicy, TabularMDP, TabularSoftmaxPolicy, TrainConfig, compare_estimators,
                       compare_to_exact, gradient_samples, make_lab, reward_to_go, sample_batch,
                       tabular_gradient_samples, total_return, train)
@@ -12,10 +12,6 @@ from pgcourse.causality import cartpole_causality, causality_samples, past_rewar
 from pgcourse.stats import bootstrap_interval, median_iqr
 from pgcourse.checks.causality_reward_to_go import check_past_rewards, check_reward_to_go_loop
 from pgcourse.widgets.causality_reward_to_go import causality_panel, compute_causality_variance
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 def _rtg_loop(rew, mask=None, gamma=1.0, *, discount=True, include_current=True):
@@ -45,7 +41,7 @@ def test_check_reward_to_go_loop():
     assert not check_reward_to_go_loop(lambda rew, mask=None, gamma=1.0: _rtg_loop(rew, None, gamma),
                                        verbose=False)                                  # ignores the mask
     assert not check_reward_to_go_loop(lambda rew, mask=None, gamma=1.0: rew.cumsum(1), verbose=False)  # forward sum
-    result = check_reward_to_go_loop(_stub, verbose=False)
+    result = check_reward_to_go_loop(not_implemented, verbose=False)
     assert not result and "not implemented" in result.message
 
 
@@ -55,7 +51,7 @@ def test_check_past_rewards():
     assert not check_past_rewards(lambda rew, mask=None: rew.cumsum(1), verbose=False)   # includes r_t
     assert not check_past_rewards(lambda rew, mask=None: reward_to_go(rew, mask), verbose=False)
     assert not check_past_rewards(lambda rew, mask=None: past_rewards(rew), verbose=False)  # ignores the mask
-    assert not check_past_rewards(_stub, verbose=False)
+    assert not check_past_rewards(not_implemented, verbose=False)
 
 
 # ---------------------------------------------------------------- the decomposition

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import rerun_with
+from helpers import not_implemented, rerun_with
 from pgcourse import (TabularMDP, TrainConfig, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline,
                       train_seeds)
 from pgcourse.baseline_variance import (bandit_counterexample, baseline_moments, baseline_variance,
@@ -198,9 +198,6 @@ def test_experiment_is_seeded_and_validates():
 
 # --- checkers ------------------------------------------------------------------------------------------------------
 
-def _stub(*args):
-    raise NotImplementedError()
-
 
 def test_check_optimal_scalar_baseline():
     assert check_optimal_scalar_baseline(lambda s, r: optimal_scalar_baseline(s, r), ).passed
@@ -209,7 +206,7 @@ def test_check_optimal_scalar_baseline():
     assert not check_optimal_scalar_baseline(lambda s, r: ((s ** 2) * r[:, None]).mean(0) / (s ** 2).mean(0)).passed
     assert not check_optimal_scalar_baseline(lambda s, r: r.mean()).passed  # the mean baseline
     assert not check_optimal_scalar_baseline(lambda s, r: (s.sum(1) * r).sum() / s.sum(1).sum()).passed  # no square
-    assert not check_optimal_scalar_baseline(_stub).passed
+    assert not check_optimal_scalar_baseline(not_implemented).passed
 
 
 def test_check_total_variance():
@@ -223,7 +220,7 @@ def test_check_total_variance():
     assert not check_total_variance(lambda p, s, r, b: float((p @ (s ** 2 * (r - b)[:, None] ** 2)).sum())).passed
     assert not check_total_variance(lambda p, s, r, b: float((p @ (s ** 2 * (r - b)[:, None])).sum()
                                                              - ((p @ (s * r[:, None])) ** 2).sum())).passed
-    assert not check_total_variance(_stub).passed
+    assert not check_total_variance(not_implemented).passed
 
 
 def test_check_time_mean_baseline():
@@ -232,4 +229,4 @@ def test_check_time_mean_baseline():
     assert not check_time_mean_baseline(lambda rtg, mask: rtg.mean(0)).passed  # divides by N
     assert not check_time_mean_baseline(lambda rtg, mask: rtg.mean()).passed  # one constant
     assert not check_time_mean_baseline(lambda rtg, mask: (rtg * mask).sum(0) / mask.sum(0)).passed  # 0/0 = nan
-    assert not check_time_mean_baseline(_stub).passed
+    assert not check_time_mean_baseline(not_implemented).passed

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import rerun_with
+from helpers import assert_same_history, not_implemented, rerun_with
 from pgcourse import (TabularMDP, TrainConfig, compare_estimators, effective_sample_size, make_lab,
                       per_decision_is_weights, seed_causal_is_weights, train, trajectory_ratio)
 from pgcourse.baseline_variance import trajectory_table
@@ -21,7 +21,7 @@ from pgcourse.off_policy import (first_order_expected_gradient, gaussian_is_esti
 from pgcourse.policies import make_policy
 from pgcourse.returns import reward_to_go
 from pgcourse.stats import bootstrap_difference, final_returns, newcombe_interval
-from pgcourse.train import HISTORY_COLUMNS, policy_weights
+from pgcourse.train import policy_weights
 from pgcourse.widgets.off_policy_importance_sampling import (make_off_policy_problem, off_policy_comparison,
                                                             off_policy_panel)
 
@@ -203,14 +203,6 @@ def test_reuse_weights_validate(cartpole_batch):
         reuse_weights(batch, TrainConfig(), logp + 5.0, logp)
 
 
-def _assert_same_history(h1, h2):
-    for column in HISTORY_COLUMNS:
-        if column != "wall_s":
-            np.testing.assert_array_equal(np.asarray(getattr(h1, column), dtype=float),
-                                          np.asarray(getattr(h2, column), dtype=float), err_msg=column)
-    assert h1.solved == h2.solved
-
-
 @pytest.mark.parametrize("config", [
     TrainConfig(iterations=6, seed=1),
     TrainConfig(iterations=5, seed=2, baseline="value", normalise=False, lr=0.01, gamma=0.99),
@@ -220,7 +212,7 @@ def _assert_same_history(h1, h2):
 def test_k1_reproduces_train(config):
     p1, h1 = train(config, progress=False)
     p2, h2 = train_reuse(config, k_steps=1, progress=False)
-    _assert_same_history(h1, h2)
+    assert_same_history(h1, h2)
     for a, b in zip(p1.parameters(), p2.parameters()):
         assert torch.equal(a, b)
     # on-policy first step: the importance weights are exactly 1
@@ -237,7 +229,7 @@ def test_k_steps_reuse_each_batch():
     assert h.mean_return[0] == h1.mean_return[0]  # same first batch (same initial policy and seed)
     assert h.env_steps[0] == h1.env_steps[0]
     _, again = train_reuse(config, k_steps=3, progress=False)
-    _assert_same_history(h, again)  # seeded
+    assert_same_history(h, again)  # seeded
     with pytest.raises(ValueError, match="need weights='reward_to_go'"):
         train_reuse(TrainConfig(weights="total_return", iterations=1), k_steps=2)
     with pytest.raises(ValueError, match="k_steps must be ≥ 1"):
@@ -252,7 +244,7 @@ def test_max_env_steps_stops_after_the_batch_that_reaches_it():
     assert len(h) == 3 and h.env_steps == full.env_steps[:3] and h.mean_return == full.mean_return[:3]
     _, h1 = train_reuse(config, k_steps=1, progress=False, max_env_steps=limit)
     _, t1 = train(TrainConfig(iterations=3, seed=0), progress=False)
-    _assert_same_history(h1, t1)
+    assert_same_history(h1, t1)
 
 
 def test_train_reuse_seeds_keeps_the_records_of_each_seed():
@@ -385,9 +377,6 @@ def test_seed_causal_form_is_biased_in_the_panel_setting():
 
 # --- checkers ------------------------------------------------------------------------------------------------------
 
-def _stub(*args):
-    raise NotImplementedError()
-
 
 def _loop(rew, logp_new, logp_old):
     n, horizon = rew.shape
@@ -413,7 +402,7 @@ def test_check_per_decision_weights():
     assert not check_per_decision_weights(future_only).passed
     assert not check_per_decision_weights(
         lambda rew, new, old: (new - old).sum(1, keepdim=True).exp() * rew.sum(1, keepdim=True).expand_as(rew)).passed
-    assert not check_per_decision_weights(_stub).passed
+    assert not check_per_decision_weights(not_implemented).passed
 
 
 def test_check_effective_sample_size():
@@ -421,4 +410,4 @@ def test_check_effective_sample_size():
     assert not check_effective_sample_size(lambda w: float((w ** 2).sum() / w.sum() ** 2)).passed
     assert not check_effective_sample_size(lambda w: float(w.sum() / (w ** 2).sum())).passed
     assert not check_effective_sample_size(lambda w: float(len(w) / (w ** 2).sum())).passed
-    assert not check_effective_sample_size(_stub).passed
+    assert not check_effective_sample_size(not_implemented).passed

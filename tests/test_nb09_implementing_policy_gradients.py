@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import assert_same_history, rerun_with
+from helpers import assert_same_history, not_implemented, rerun_with
 from pgcourse import TrainConfig, sample_batch, train, train_seeds
 from pgcourse.checks.implementing_policy_gradients import (check_pseudo_loss, check_seed_pg_loss,
                                                            pseudo_loss_reference, seed_pg_loss_reference)
@@ -28,10 +28,6 @@ from pgcourse.widgets.implementing_policy_gradients import implementing_panel, t
 
 # ---------------------------------------------------------------------------------------------
 # checkers
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 def _pseudo(denominator, detach=True, sign=-1.0, use_mask=True):
@@ -67,7 +63,7 @@ def test_pseudo_loss_checker_fails_plausible_mistakes(wrong, capsys):
 
 
 def test_pseudo_loss_checker_reports_a_stub_without_raising(capsys):
-    result = check_pseudo_loss(_stub)
+    result = check_pseudo_loss(not_implemented)
     assert not result and "not implemented yet" in result.message
 
 
@@ -88,7 +84,7 @@ def test_seed_pg_loss_checker(capsys):
     positive = lambda logits, actions, q: (-F.cross_entropy(logits, actions, reduction="none") * q[:, 0]).mean()
     for wrong in (broadcast, summed, positive):
         assert not check_seed_pg_loss(wrong)
-    assert not check_seed_pg_loss(_stub)
+    assert not check_seed_pg_loss(not_implemented)
     assert "not implemented yet" in capsys.readouterr().out
 
 
