@@ -285,8 +285,8 @@ def format_comparison(c: Comparison) -> str:
 # ---------------------------------------------------------------------------------------------
 # bench/peers.py's results (its --json file)
 
-PEERS_JSON = Path(__file__).resolve().parents[1] / "bench" / "peers.json"
-"""Where notebook 10 looks for ``bench/peers.py --json bench/peers.json``'s output (in the repository checkout)."""
+PEERS_JSON = Path(__file__).resolve().parent / "data" / "peers.json"
+"""The peer table's results, shipped with the package: ``bench/peers.py --json pgcourse/data/peers.json`` writes it."""
 
 PEER_LABELS = {"pgcourse": "pgcourse REINFORCE (defaults)", "ppo": "SB3 PPO (zoo)", "a2c": "SB3 A2C (zoo)",
                "tianshou": "Tianshou Reinforce (test)"}
@@ -294,7 +294,7 @@ PEER_LABELS = {"pgcourse": "pgcourse REINFORCE (defaults)", "ppo": "SB3 PPO (zoo
 
 def load_peers(path=None) -> dict | None:
     """The JSON written by ``bench/peers.py --json FILE`` ({machine, settings, pgcourse_config, results}),
-    or None if the file does not exist. path: default PEERS_JSON, the repository's bench/peers.json."""
+    or None if the file does not exist. path: default PEERS_JSON, the results installed with the package."""
     path = PEERS_JSON if path is None else Path(path)
     if not path.exists():
         return None

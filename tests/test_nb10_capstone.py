@@ -2,9 +2,11 @@
 checkers, the panel; and the notebook's training claims (marker ``claims``), recomputed with the
 notebook's seeds and budgets and asserted with margins that hold on any CPU."""
 
+import json
 import math
 import subprocess
 import sys
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_same_history, rerun_with
+from helpers import assert_same_history, not_implemented, rerun_with
 from pgcourse import TrainConfig, stats, train
 from pgcourse.baselines import normalise
 from pgcourse.capstone import (ABLATION, ABLATION_ENV_STEPS, ABLATION_ITERATIONS, ABLATION_SEEDS, PEERS_JSON,
@@ -141,8 +143,15 @@ def test_step_sizes_skip_the_batch_that_solves_and_everything_after():
 # the peer table
 
 
-def test_load_peers_default_is_the_repositorys_bench_peers_json():
-    assert PEERS_JSON == ROOT / "bench" / "peers.json"
+def test_the_peer_results_travel_with_the_package(tmp_path):
+    """load_peers() reads the results installed with pgcourse, so notebook 10 shows the table from a wheel too."""
+    assert load_peers() == json.loads(PEERS_JSON.read_text())
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("pgcourse-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert json.loads(archive.read("pgcourse/data/peers.json")) == load_peers()
 
 
 def test_load_peers_returns_none_when_the_file_is_missing(tmp_path):
@@ -186,11 +195,11 @@ def test_peer_rows_statistics_over_solved_seeds():
 
 
 def test_the_stored_peer_table_supports_the_notebooks_reading():
-    """Notebook 10's reading of bench/peers.json: all solved 5/5; pgcourse's and PPO's env-step
+    """Notebook 10's reading of pgcourse/data/peers.json: all solved 5/5; pgcourse's and PPO's env-step
     ranges overlap (no difference shown); A2C's and Tianshou's medians are higher."""
     data = load_peers()
     if data is None:
-        pytest.skip("bench/peers.json is not in this checkout")
+        pytest.skip("pgcourse/data/peers.json is not in this checkout")
     rows = {r["system"]: r for r in peer_rows(data)}
     assert all((r["solved"], r["n"]) == (5, 5) for r in rows.values())
     pg, ppo = rows["pgcourse"]["env_steps"], rows["ppo"]["env_steps"]
@@ -200,10 +209,6 @@ def test_the_stored_peer_table_supports_the_notebooks_reading():
 
 # ---------------------------------------------------------------------------------------------
 # checkers
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 def test_normalised_advantages_checker(capsys):
@@ -220,13 +225,13 @@ def test_normalised_advantages_checker(capsys):
         real = adv[mask]
         return (adv - real.mean()) / (real.std() + 1e-8)
 
-    for wrong in (population_std, padding_counted, padding_kept, _stub):
+    for wrong in (population_std, padding_counted, padding_kept, not_implemented):
         assert not check_normalised_advantages(wrong)
     assert "not implemented yet" in capsys.readouterr().out
 
 
 def test_config_checker_rejects_stubs_and_wrong_objects(capsys):
-    assert "not implemented yet" in check_config_solves(_stub).message
+    assert "not implemented yet" in check_config_solves(not_implemented).message
     assert "expected a pgcourse.TrainConfig" in check_config_solves(lambda: {"lr": 0.1}).message
     assert "CartPole-v1" in check_config_solves(TrainConfig(env_id="Acrobot-v1")).message
     with pytest.raises(ValueError, match="needed must be between 1 and"):
