@@ -71,8 +71,6 @@ class Batch:
 
 def check_env_id(env_id: str) -> str:
     """A registered gymnasium id, or a ValueError that lists a few valid ones."""
-    if isinstance(env_id, str) and env_id.startswith("pgcourse/"):
-        from . import partial_observability  # noqa: F401  registers the course's own environments
     if not isinstance(env_id, str) or env_id not in gym.registry:
         known = ", ".join(k for k in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1") if k in gym.registry)
         raise ValueError(f"unknown environment id {env_id!r}; use a registered gymnasium id such as {known}")

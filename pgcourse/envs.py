@@ -12,6 +12,12 @@ reset with ``seed=s_k``. With an int seed they behave as usual.
 
 ``make_vector_env`` (pgcourse/batch.py) uses these for their ids; other ids step a synchronous
 vector env (one Python env per trajectory). ``register_vector(env_id, entry_point)`` adds one.
+
+Importing this module also registers three partially observed CartPoles (taught in notebook 05,
+``pgcourse/partial_observability.py``), each with a NumPy vector version:
+``pgcourse/CartPoleNoVelocity-v0`` (o = (x, θ)), ``pgcourse/CartPoleFrameStack-v0`` (the last two
+such observations) and ``pgcourse/CartPoleFrameDiff-v0`` (the same two frames as positions and
+finite-difference velocities).
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ import dataclasses
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+import torch
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv, CartPoleVectorEnv
 from gymnasium.utils import seeding
 from gymnasium.vector.utils import batch_space
+from torch import Tensor
 
 __all__ = ["VECTOR_ENVS", "register_vector", "vector_spec", "CourseCartPoleVectorEnv", "PendulumVectorEnv",
-           "block_size"]
+           "block_size", "NO_VELOCITY_ID", "FRAME_STACK_ID", "FRAME_DIFF_ID", "ENV_IDS", "hide_velocities",
+           "stack_two_frames", "frame_difference"]
 
 VECTOR_ENVS: dict[str, str] = {
     "CartPole-v1": "pgcourse.envs:CourseCartPoleVectorEnv",
@@ -153,3 +162,206 @@ class PendulumVectorEnv(gym.vector.VectorEnv):
             truncated[done] = False
         self.prev_done = terminated | truncated
         return self._obs(), reward, terminated, truncated, {}
+
+
+# --- partially observed CartPole (notebook 05): the observation hides the velocities -------------
+
+NO_VELOCITY_ID = "pgcourse/CartPoleNoVelocity-v0"
+FRAME_STACK_ID = "pgcourse/CartPoleFrameStack-v0"
+FRAME_DIFF_ID = "pgcourse/CartPoleFrameDiff-v0"
+TAU = 0.02
+"""CartPole's time step τ in seconds (CartPoleEnv.tau): x_{t+1} = x_t + τ ẋ_t."""
+POSITIONS = (0, 2)
+"""Indices of CartPole's observation (x, ẋ, θ, θ̇) that are positions: x and θ."""
+
+
+def hide_velocities(obs):
+    """o = (x, θ) from s = (x, ẋ, θ, θ̇): keep CartPole's positions, drop its velocities.
+
+    obs: (..., 4) array or tensor; returns (..., 2) of the same kind.
+    Taught in notebooks/05_imitation_and_partial_observability.ipynb.
+    """
+    return obs[..., list(POSITIONS)]
+
+
+def stack_two_frames(obs):
+    """o'_t = (o_{t-1}, o_t) with o_0 repeated at t = 0: the last two observations side by side.
+
+    obs: (T, d) observations of one episode; returns (T, 2d).
+    Taught in notebooks/05_imitation_and_partial_observability.ipynb.
+    """
+    prev = torch.cat([obs[:1], obs[:-1]]) if isinstance(obs, Tensor) else np.concatenate([obs[:1], obs[:-1]])
+    return torch.cat([prev, obs], -1) if isinstance(obs, Tensor) else np.concatenate([prev, obs], -1)
+
+
+class HideVelocities(gym.ObservationWrapper):
+    """CartPole's observation (x, ẋ, θ, θ̇) → (x, θ)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(hide_velocities(space.low), hide_velocities(space.high),
+                                                dtype=space.dtype)
+
+    def observation(self, observation):
+        return hide_velocities(observation)
+
+
+class StackTwoFrames(gym.Wrapper):
+    """o'_t = (o_{t-1}, o_t): the previous and the current observation, concatenated (o_{-1} = o_0)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(np.concatenate([space.low, space.low]),
+                                                np.concatenate([space.high, space.high]), dtype=space.dtype)
+        self._prev = None
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._prev = obs
+        return np.concatenate([obs, obs]), info
+
+    def step(self, action):
+        obs, rew, terminated, truncated, info = self.env.step(action)
+        stacked = np.concatenate([self._prev, obs])
+        self._prev = obs
+        return stacked, rew, terminated, truncated, info
+
+
+def frame_difference(stacked, tau: float = TAU):
+    """(o_{t-1}, o_t) -> (o_t, (o_t − o_{t-1})/τ): the 2-frame stack as positions and finite-difference velocities.
+
+    stacked: (..., 2d) array or tensor; returns (..., 2d) of the same kind. Invertible and linear.
+    Taught in notebooks/05_imitation_and_partial_observability.ipynb.
+    """
+    d = stacked.shape[-1] // 2
+    prev, cur = stacked[..., :d], stacked[..., d:]
+    diff = (cur - prev) / tau
+    return torch.cat([cur, diff], -1) if isinstance(stacked, Tensor) else np.concatenate([cur, diff], -1)
+
+
+class FrameDifference(gym.ObservationWrapper):
+    """A 2-frame stack (o_{t-1}, o_t) → (o_t, (o_t − o_{t-1})/τ)."""
+
+    def __init__(self, env: gym.Env, tau: float = TAU):
+        super().__init__(env)
+        self.tau = float(tau)
+        d = env.observation_space.shape[0] // 2
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2 * d,), dtype=env.observation_space.dtype)
+
+    def observation(self, observation):
+        return frame_difference(observation, self.tau).astype(self.observation_space.dtype)
+
+
+def make_cartpole_no_velocity(**kwargs) -> gym.Env:
+    """CartPole with the velocities hidden (gymnasium entry point of pgcourse/CartPoleNoVelocity-v0)."""
+    return HideVelocities(CartPoleEnv(**kwargs))
+
+
+def make_cartpole_frame_stack(**kwargs) -> gym.Env:
+    """CartPole positions of the last two steps (entry point of pgcourse/CartPoleFrameStack-v0)."""
+    return StackTwoFrames(HideVelocities(CartPoleEnv(**kwargs)))
+
+
+def make_cartpole_frame_diff(**kwargs) -> gym.Env:
+    """CartPole positions and their finite differences (entry point of pgcourse/CartPoleFrameDiff-v0)."""
+    env = CartPoleEnv(**kwargs)
+    return FrameDifference(StackTwoFrames(HideVelocities(env)), env.tau)
+
+
+ENV_IDS = {"positions only": NO_VELOCITY_ID, "2-frame stack": FRAME_STACK_ID, "2-frame stack, differenced": FRAME_DIFF_ID}
+
+
+# --- the same observations for a NumPy vector CartPole: all copies in one array operation ----------
+
+class HideVelocitiesVector(gym.vector.VectorObservationWrapper):
+    """Vector version of HideVelocities: observations (n, 4) → (n, 2)."""
+
+    def __init__(self, env: gym.vector.VectorEnv):
+        super().__init__(env)
+        space = env.single_observation_space
+        self.single_observation_space = gym.spaces.Box(hide_velocities(space.low), hide_velocities(space.high),
+                                                       dtype=space.dtype)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+
+    def observations(self, observations):
+        return hide_velocities(observations)
+
+
+class StackTwoFramesVector(gym.vector.VectorWrapper):
+    """Vector version of StackTwoFrames: (n, d) → (n, 2d) = (o_{t-1}, o_t), the first frame repeated.
+
+    ``reset(seed=...)`` passes the seed (an int or a list of block seeds) through. With gymnasium's
+    next-step autoreset, the step after a sub-environment's episode ended returns its new first
+    observation: that row restarts as (o_0, o_0), as a fresh reset would.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv):
+        super().__init__(env)
+        space = env.single_observation_space
+        self.single_observation_space = gym.spaces.Box(np.concatenate([space.low, space.low]),
+                                                       np.concatenate([space.high, space.high]), dtype=space.dtype)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+        self._prev = None
+        self._done = np.zeros(env.num_envs, dtype=bool)
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._prev = obs
+        self._done = np.zeros(self.num_envs, dtype=bool)
+        return np.concatenate([obs, obs], -1), info
+
+    def step(self, actions):
+        obs, rew, terminated, truncated, info = self.env.step(actions)
+        prev = np.where(self._done[:, None], obs, self._prev)  # autoreset rows start again from o_0
+        self._prev = obs
+        self._done = np.logical_or(terminated, truncated)
+        return np.concatenate([prev, obs], -1), rew, terminated, truncated, info
+
+
+class FrameDifferenceVector(gym.vector.VectorObservationWrapper):
+    """Vector version of FrameDifference: (n, 2d) stacks → (n, 2d) = (o_t, (o_t − o_{t-1})/τ)."""
+
+    def __init__(self, env: gym.vector.VectorEnv, tau: float = TAU):
+        super().__init__(env)
+        self.tau = float(tau)
+        d = env.single_observation_space.shape[0] // 2
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2 * d,),
+                                                       dtype=env.single_observation_space.dtype)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+
+    def observations(self, observations):
+        return frame_difference(observations, self.tau).astype(self.single_observation_space.dtype)
+
+
+def make_cartpole_no_velocity_vector(num_envs: int = 1, **kwargs) -> gym.vector.VectorEnv:
+    """num_envs copies of pgcourse/CartPoleNoVelocity-v0 as one NumPy vector env (its vector entry point)."""
+    return HideVelocitiesVector(CourseCartPoleVectorEnv(num_envs=num_envs, **kwargs))
+
+
+def make_cartpole_frame_stack_vector(num_envs: int = 1, **kwargs) -> gym.vector.VectorEnv:
+    """num_envs copies of pgcourse/CartPoleFrameStack-v0 as one NumPy vector env."""
+    return StackTwoFramesVector(make_cartpole_no_velocity_vector(num_envs, **kwargs))
+
+
+def make_cartpole_frame_diff_vector(num_envs: int = 1, **kwargs) -> gym.vector.VectorEnv:
+    """num_envs copies of pgcourse/CartPoleFrameDiff-v0 as one NumPy vector env."""
+    env = CourseCartPoleVectorEnv(num_envs=num_envs, **kwargs)
+    return FrameDifferenceVector(StackTwoFramesVector(HideVelocitiesVector(env)), env.tau)
+
+
+def register() -> None:
+    """Register the three environments with gymnasium and their NumPy vector versions with
+    ``register_vector`` (idempotent; done on import)."""
+    for env_id, entry_point, vector_entry_point in (
+            (NO_VELOCITY_ID, make_cartpole_no_velocity, "make_cartpole_no_velocity_vector"),
+            (FRAME_STACK_ID, make_cartpole_frame_stack, "make_cartpole_frame_stack_vector"),
+            (FRAME_DIFF_ID, make_cartpole_frame_diff, "make_cartpole_frame_diff_vector")):
+        if env_id not in gym.registry:
+            # the same time limit and reward threshold as CartPole-v1
+            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=500, reward_threshold=475.0)
+        register_vector(env_id, f"{__name__}:{vector_entry_point}")
+
+
+register()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..imitation import bc_loss
-from ..partial_observability import hide_velocities, stack_two_frames
+from ..envs import hide_velocities, stack_two_frames
 from . import CheckResult, check_function
 
 
