@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .estimating_j import enumerate_trajectories, trajectory_log_prob
-from .tabular import TabularMDP, tabular_gradient_samples
+from .tabular import TabularMDP, enumerate_trajectories, tabular_gradient_samples, trajectory_log_prob
 
 __all__ = ["Enumeration", "trajectory_table", "BaselineMoments", "baseline_moments", "baseline_variance",
            "bandit_counterexample", "sign_agreement"]

@@ -10,6 +10,7 @@ reward R[s_t, a_t], s_{t+1} ~ P[s_t, a_t, ·], for t = 1 … T; no discount.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -290,3 +291,48 @@ def tabular_gradient_samples(logits: Tensor, obs: Tensor, act: Tensor, weights: 
     visits = torch.zeros(n, S, dtype=torch.float64).scatter_add_(1, obs, w)
     minus = visits[:, :, None] * torch.softmax(logits, -1)[None]
     return plus - minus.reshape(n, S * A)
+
+
+# --- exact sums over trajectories (notebooks 01, 02 and 07) ------------------------------------
+
+MAX_ENUMERATED = 1_000_000  # enumerate_trajectories refuses to list more trajectories than this
+
+
+def trajectory_log_prob(mdp: TabularMDP, logits, obs: Tensor, act: Tensor) -> Tensor:
+    """log p_θ(τ_i) = log p(s_1) + Σ_{t=1}^T log π_θ(a_t|s_t) + Σ_{t=1}^{T-1} log p(s_{t+1}|s_t, a_t).
+
+    obs, act: (N, T) int64 (or (T,) for one trajectory); returns (N,) (or a scalar),
+    differentiable w.r.t. the logits (S, A). The transition out of the last step,
+    p(s_{T+1}|s_T, a_T), is not a factor: τ ends with a_T and that factor sums to 1
+    over s_{T+1}. Impossible trajectories get -inf.
+    Taught in notebooks/01_estimating_J.ipynb and 02_log_derivative_trick.ipynb.
+    """
+    logits = mdp.check_logits(logits)
+    obs, act = torch.as_tensor(obs).long(), torch.as_tensor(act).long()
+    single = obs.dim() == 1
+    if single:
+        obs, act = obs[None], act[None]
+    if obs.dim() != 2 or act.shape != obs.shape:
+        raise ValueError(f"obs and act must both have shape (N, T) or (T,), got {tuple(obs.shape)} and {tuple(act.shape)}")
+    dtype = logits.dtype
+    log_p0 = torch.log(mdp.p0.to(dtype))[obs[:, 0]]
+    log_pi = torch.log_softmax(logits, -1)[obs, act].sum(1)
+    log_P = torch.log(mdp.P.to(dtype))[obs[:, :-1], act[:, :-1], obs[:, 1:]].sum(1)
+    out = log_p0 + log_pi + log_P
+    return out[0] if single else out
+
+
+def enumerate_trajectories(mdp: TabularMDP) -> tuple[Tensor, Tensor]:
+    """Every trajectory τ = (s_1, a_1, …, s_T, a_T) of a small MDP: obs, act (K, T) int64, K = (S·A)^T.
+
+    Together with trajectory_log_prob this turns the integral ∫ p_θ(τ) f(τ) dτ into an exact sum.
+    Refuses (ValueError) when K exceeds MAX_ENUMERATED.
+    Taught in notebooks/01_estimating_J.ipynb.
+    """
+    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
+    k = (S * A) ** T
+    if k > MAX_ENUMERATED:
+        raise ValueError(f"(S·A)^T = {k} trajectories is too many to enumerate (limit {MAX_ENUMERATED}); "
+                         f"use a smaller MDP or a shorter horizon")
+    pairs = torch.tensor(list(itertools.product(range(S * A), repeat=T)), dtype=torch.int64).reshape(k, T)
+    return pairs // A, pairs % A
