@@ -23,14 +23,14 @@ TARGET = 3.0
 
 def panels():
     """(notebook, builder): the panels whose button trains policies."""
-    from pgcourse.widgets.capstone import capstone_panel
-    from pgcourse.widgets.continuous_actions import continuous_bandit_panel
-    from pgcourse.widgets.implementing_policy_gradients import implementing_panel
-    from pgcourse.widgets.reinforce import reinforce_panel
+    from pgcourse.lessons.nb10_capstone.panel import capstone_panel
+    from pgcourse.lessons.nb04_continuous_actions.panel import continuous_bandit_panel
+    from pgcourse.lessons.nb09_implementing_policy_gradients.panel import implementing_panel
+    from pgcourse.lessons.nb03_reinforce.panel import reinforce_panel
 
     def imitation():
         from pgcourse.train import TrainConfig, train
-        from pgcourse.widgets.imitation_and_partial_observability import imitation_panel
+        from pgcourse.lessons.nb05_imitation_and_partial_observability.panel import imitation_panel
 
         expert, _ = train(TrainConfig(target_return=475), progress=False)   # as notebook 05 builds it
         return imitation_panel(expert)

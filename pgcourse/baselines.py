@@ -10,6 +10,9 @@ from torch import Tensor, nn
 from ._validate import check_mask
 from .policies import mlp
 
+__all__ = ["mean_baseline", "time_mean_baseline", "SPREAD_TOL", "negligible", "normalise", "ValueBaseline",
+           "optimal_baseline", "optimal_scalar_baseline", "optimal_baseline_from_samples", "subtract_baseline"]
+
 
 def mean_baseline(rets: Tensor) -> Tensor:
     """b = (1/N) Σ_i R(τ_i)   (the seed's average-return baseline).

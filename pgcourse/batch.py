@@ -18,6 +18,8 @@ from ._validate import check_positive_int
 from .envs import CourseCartPoleVectorEnv, PendulumVectorEnv, vector_spec
 from .returns import reward_to_go, total_return
 
+__all__ = ["Batch", "check_env_id", "make_vector_env", "reset_blocks", "rollout", "sample_batch"]
+
 
 @dataclass
 class Batch:

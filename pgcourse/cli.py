@@ -16,6 +16,8 @@ from pathlib import Path
 
 from .train import TrainConfig
 
+__all__ = ["field_docs", "ALIASES", "add_config_options", "config_from_args", "build_parser", "evaluate", "main"]
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, status 2 (argparse prints usage too)

@@ -18,6 +18,8 @@ import re
 import shutil
 from pathlib import Path
 
+__all__ = ["STUB", "notebooks", "strip_solutions", "student_notebook", "make_student", "build_site"]
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 _REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.S | re.M)

@@ -14,7 +14,7 @@ reset with ``seed=s_k``. With an int seed they behave as usual.
 vector env (one Python env per trajectory). ``register_vector(env_id, entry_point)`` adds one.
 
 Importing this module also registers three partially observed CartPoles (taught in notebook 05,
-``pgcourse/partial_observability.py``), each with a NumPy vector version:
+``pgcourse/lessons/nb05_imitation_and_partial_observability/partial_observability.py``), each with a NumPy vector version:
 ``pgcourse/CartPoleNoVelocity-v0`` (o = (x, θ)), ``pgcourse/CartPoleFrameStack-v0`` (the last two
 such observations) and ``pgcourse/CartPoleFrameDiff-v0`` (the same two frames as positions and
 finite-difference velocities).

@@ -12,6 +12,9 @@ from torch.func import functional_call, grad, vmap
 from ._validate import check_mask
 from .batch import Batch
 
+__all__ = ["pg_pseudo_loss", "n_params", "gradient_samples", "trajectory_scores", "GradientSummary",
+           "compare_to_exact"]
+
 
 def pg_pseudo_loss(logp: Tensor, weights: Tensor, mask: Tensor | None = None) -> Tensor:
     """L(θ) = −(1/N) Σ_i Σ_t log π_θ(a_{i,t}|s_{i,t}) · w_{i,t}   (weights detached).

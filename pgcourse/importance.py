@@ -22,6 +22,9 @@ from torch import Tensor
 from ._validate import check_mask
 from .returns import reward_to_go, total_return
 
+__all__ = ["log_ratios", "trajectory_ratio", "trajectory_is_weights", "per_decision_is_weights",
+           "seed_causal_is_weights", "first_order_is_weights", "effective_sample_size"]
+
 
 def _check(rew: Tensor | None, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None) -> Tensor:
     if logp_new.dim() != 2:

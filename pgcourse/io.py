@@ -12,6 +12,8 @@ from torch import nn
 from .policies import make_policy
 from .train import TrainConfig
 
+__all__ = ["save_policy", "load_policy"]
+
 CONFIG_FILE, POLICY_FILE = "config.json", "policy.pt"
 
 

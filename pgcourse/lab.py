@@ -31,6 +31,8 @@ from .estimators import GradientSummary, compare_to_exact
 from .returns import reward_to_go, total_return
 from .tabular import TabularMDP, tabular_gradient_samples
 
+__all__ = ["LabContext", "make_lab", "ESTIMATORS", "WeightChoice", "compare_estimators", "format_summaries"]
+
 
 def _log_softmax_at(logits: Tensor, obs: Tensor, act: Tensor) -> Tensor:
     return torch.log_softmax(logits, -1)[obs, act]

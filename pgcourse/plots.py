@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["plot_learning_curve", "plot_seed_band", "save_learning_curve"]
+
 
 def _axes(ax):
     if ax is None:

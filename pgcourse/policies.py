@@ -20,6 +20,8 @@ from torch import Tensor, nn
 
 from ._validate import check_choice
 
+__all__ = ["ACTIVATIONS", "mlp", "CategoricalPolicy", "GaussianPolicy", "make_policy"]
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 

@@ -9,6 +9,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+__all__ = ["rollout_frames", "gif_bytes", "animate"]
+
 
 def _offscreen():
     """rgb_array rendering never opens a window: tell SDL so (silences 'XDG_RUNTIME_DIR' noise headless)."""

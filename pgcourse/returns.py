@@ -13,6 +13,8 @@ from torch import Tensor
 
 from ._validate import check_gamma, check_mask
 
+__all__ = ["discounts", "total_return", "reward_to_go"]
+
 
 def discounts(horizon: int, gamma: float = 1.0, dtype=torch.float32) -> Tensor:
     """γ^t for t = 0 … T-1, shape (T,)."""

@@ -20,6 +20,9 @@ from torch import Tensor, nn
 from ._validate import check_positive_int
 from .batch import Batch
 
+__all__ = ["TabularMDP", "TabularSoftmaxPolicy", "tabular_gradient_samples", "example_problem", "MAX_ENUMERATED",
+           "trajectory_log_prob", "enumerate_trajectories"]
+
 _SUM_TOL = 1e-6  # tolerance for "sums to 1" checks on P and p0
 
 
@@ -293,7 +296,21 @@ def tabular_gradient_samples(logits: Tensor, obs: Tensor, act: Tensor, weights: 
     return plus - minus.reshape(n, S * A)
 
 
-# --- exact sums over trajectories (notebooks 01, 02 and 07) ------------------------------------
+# --- the course's example MDP, and exact sums over trajectories (notebooks 01, 02 and 07) ---------
+
+def example_problem(n_states: int = 5, n_actions: int = 3, horizon: int = 10, seed: int = 0
+                    ) -> tuple[TabularMDP, Tensor]:
+    """The course's small random MDP and a fixed, non-uniform policy: (mdp, logits (S, A) float64).
+
+    mdp = TabularMDP.random(S, A, T, seed); θ ~ N(0, 1) from seed + 1. The same seed gives the same pair.
+    Used by notebooks/01_estimating_J.ipynb, 02_log_derivative_trick.ipynb and 07_baselines.ipynb.
+    """
+    mdp = TabularMDP.random(n_states, n_actions, horizon, seed=seed)
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    logits = torch.randn(mdp.n_states, mdp.n_actions, generator=g, dtype=torch.float64)
+    return mdp, logits
+
+
 
 MAX_ENUMERATED = 1_000_000  # enumerate_trajectories refuses to list more trajectories than this
 

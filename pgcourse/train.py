@@ -17,12 +17,13 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ._validate import check_choice, check_gamma, check_lr, check_positive_int, check_seed
 from .baselines import ValueBaseline, negligible, normalise, time_mean_baseline
@@ -31,6 +32,11 @@ from .batch import Batch, check_env_id, make_vector_env, rollout
 from .estimators import pg_pseudo_loss
 from .policies import make_policy
 from .stack import PolicyStack, StackedOptimizer, StackedUniform, ValueStack
+
+__all__ = ["WEIGHTS", "BASELINES", "OPTIMIZERS", "IMPORTANCE_WEIGHTS", "TrainConfig", "Callback", "StepHook",
+           "SeedCallback", "SeedStepHook", "HISTORY_COLUMNS", "History", "policy_weights", "reuse_weights",
+           "make_optimizer", "single_thread", "batch_seed", "merge_config", "train", "train_seeds", "value_subset",
+           "fit_value"]
 
 WEIGHTS = ("total_return", "reward_to_go")
 BASELINES = ("none", "mean", "value")
@@ -135,6 +141,16 @@ class TrainConfig:
         return cls(**data)
 
 
+Callback = Callable[[int, Batch, "History", nn.Module], None]
+"""train's callback(iteration, batch, history, policy): after each batch's update."""
+StepHook = Callable[[int, int, Batch, Tensor, Tensor], None]
+"""train's on_step(iteration, step, batch, logp, logp_old): before each gradient step on a batch."""
+SeedCallback = Callable[[int, int, Batch, "History", nn.Module], None]
+"""train_seeds' callback(k, iteration, batch, history, policy); k indexes the seeds."""
+SeedStepHook = Callable[[int, int, int, Batch, Tensor, Tensor], None]
+"""train_seeds' on_step(k, iteration, step, batch, logp, logp_old)."""
+
+
 HISTORY_COLUMNS = ("iteration", "mean_return", "stderr_return", "recent_return", "env_steps", "wall_s",
                    "loss", "grad_norm", "entropy")
 
@@ -146,15 +162,15 @@ class History:
     wall seconds, the pseudo-loss, the gradient norm (NaN when no step was taken) and the
     policy's mean entropy."""
 
-    iteration: list = field(default_factory=list)
-    mean_return: list = field(default_factory=list)
-    stderr_return: list = field(default_factory=list)
-    recent_return: list = field(default_factory=list)
-    env_steps: list = field(default_factory=list)
-    wall_s: list = field(default_factory=list)
-    loss: list = field(default_factory=list)
-    grad_norm: list = field(default_factory=list)
-    entropy: list = field(default_factory=list)
+    iteration: list[int] = field(default_factory=list)
+    mean_return: list[float] = field(default_factory=list)
+    stderr_return: list[float] = field(default_factory=list)
+    recent_return: list[float] = field(default_factory=list)
+    env_steps: list[int] = field(default_factory=list)
+    wall_s: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    entropy: list[float] = field(default_factory=list)
     solved: bool = False
     """True when target_return was reached."""
     diverged: str | None = None
@@ -312,15 +328,15 @@ def merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     return TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate()
 
 
-def train(config: TrainConfig | None = None, progress: bool | None = None, callback=None, on_step=None,
-          **overrides):
+def train(config: TrainConfig | None = None, progress: bool | None = None, callback: Callback | None = None,
+          on_step: StepHook | None = None, **overrides) -> tuple[nn.Module, History]:
     """Train a policy with REINFORCE; returns ``(policy, history)``.
 
     ``train(TrainConfig(n_traj=32))`` or ``train(n_traj=32)``. This is ``train_seeds`` with the one
     seed ``config.seed``: the same code trains one seed or many. progress: a tqdm bar
     (None = auto: shown in notebooks and terminals). callback(iteration, batch, history, policy)
-    is called after each batch (after the update); on_step(iteration, k, batch, logp, logp_old) before each
-    of the K gradient steps on a batch (logp_old: the sampling policy's log-probabilities, detached).
+    is called after each batch (after the update); on_step(iteration, step, batch, logp, logp_old) before
+    each of the steps_per_batch gradient steps on a batch (logp_old: the sampling policy's log-probabilities, detached).
     Raises ValueError for a bad config and when the loss becomes NaN or infinite (lower the learning rate).
     """
     config = merge_config(config, overrides)
@@ -333,8 +349,9 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
     return policies[0], histories[0]
 
 
-def train_seeds(config: TrainConfig | None = None, seeds=range(10), progress: bool | None = None, callback=None,
-                on_step=None, **overrides):
+def train_seeds(config: TrainConfig | None = None, seeds: Iterable[int] = range(10), progress: bool | None = None,
+                callback: SeedCallback | None = None, on_step: SeedStepHook | None = None,
+                **overrides) -> tuple[list[nn.Module], list[History]]:
     """Train one policy per seed, all at once; returns ``(policies, histories)``, one of each per seed.
 
     Seed s's run is ``config`` with ``seed=s``: its own initial weights, environments, action noise,

@@ -2,7 +2,7 @@
 
 import torch
 
-from pgcourse.checks import check_function, first_mismatch
+from pgcourse.ui.checks import check_function, first_mismatch
 
 
 def reference(x, scale=1.0):

@@ -6,9 +6,9 @@ import torch
 
 from helpers import not_implemented
 from pgcourse import sample_batch
-from pgcourse.checks.welcome import (check_discounted_return, check_episode_length, discounted_return_reference,
+from pgcourse.lessons.nb00_welcome.checks import (check_discounted_return, check_episode_length, discounted_return_reference,
                                      episode_length_reference)
-from pgcourse.welcome import LeanController, UniformRandomPolicy
+from pgcourse.lessons.nb00_welcome.measure import LeanController, UniformRandomPolicy
 
 
 # --- check_episode_length -------------------------------------------------------------------------

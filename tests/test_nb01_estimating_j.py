@@ -8,12 +8,12 @@ import torch
 
 from helpers import not_implemented, rerun_with
 from pgcourse import TabularMDP
-from pgcourse.checks.estimating_j import (check_estimate_J, check_log_p_tau, check_stationary, estimate_J_reference,
+from pgcourse.lessons.nb01_estimating_j.checks import (check_estimate_J, check_log_p_tau, check_stationary, estimate_J_reference,
                                           log_p_tau_reference, stationary_reference)
-from pgcourse.estimating_j import (average_reward, enumerate_trajectories, estimates_by_batch_size, example_problem,
+from pgcourse.lessons.nb01_estimating_j.measure import (average_reward, enumerate_trajectories, estimates_by_batch_size, example_problem,
                                    policy_transition_matrix, repeated_estimates, return_moments, returns_float64,
                                    stationary_distribution, trajectory_log_prob)
-from pgcourse.widgets.estimating_j import estimate_spread, estimating_j_panel
+from pgcourse.lessons.nb01_estimating_j.panel import estimate_spread, estimating_j_panel
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import torch
 
 from helpers import not_implemented, rerun_with
 from pgcourse import TabularMDP, TabularSoftmaxPolicy, gradient_samples, tabular_gradient_samples
-from pgcourse.checks.log_derivative_trick import (bandit_gradient_reference, check_bandit_gradient,
+from pgcourse.lessons.nb02_log_derivative_trick.checks import (bandit_gradient_reference, check_bandit_gradient,
                                                   check_reinforce_estimate, check_softmax_score,
                                                   reinforce_estimate_reference, softmax_score_reference)
-from pgcourse.log_derivative_trick import (bandit_gradient, bandit_objective, bandit_problem,
+from pgcourse.lessons.nb02_log_derivative_trick.measure import (bandit_gradient, bandit_objective, bandit_problem,
                                            bandit_sample_covariance)
-from pgcourse.widgets.log_derivative_trick import gradient_cloud, log_derivative_panel
+from pgcourse.lessons.nb02_log_derivative_trick.panel import gradient_cloud, log_derivative_panel
 
 
 # --- package functions ----------------------------------------------------------------------------

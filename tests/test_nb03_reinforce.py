@@ -12,10 +12,10 @@ from pgcourse import (CategoricalPolicy, TrainConfig, make_vector_env, pg_pseudo
                       train_seeds)
 from pgcourse.stats import Censored, bootstrap_difference, final_returns, steps_to_target
 from pgcourse.train import batch_seed
-from pgcourse.checks.reinforce import (check_pseudo_loss, check_reinforce_weights, reference_pseudo_loss,
+from pgcourse.lessons.nb03_reinforce.checks import (check_pseudo_loss, check_reinforce_weights, reference_pseudo_loss,
                                        reference_reinforce_weights)
-from pgcourse.reinforce import format_steps, gradient_steps, reinforce_step, three_trajectories, trajectory_log_prob
-from pgcourse.widgets.reinforce import (BUDGET, MAX_ITERATIONS, N_SEEDS, TARGET_RETURN, panel_config, panel_seeds,
+from pgcourse.lessons.nb03_reinforce.measure import format_steps, gradient_steps, reinforce_step, three_trajectories, trajectory_log_prob
+from pgcourse.lessons.nb03_reinforce.panel import (BUDGET, MAX_ITERATIONS, N_SEEDS, TARGET_RETURN, panel_config, panel_seeds,
                                         reinforce_panel, run_label, train_cartpole)
 
 

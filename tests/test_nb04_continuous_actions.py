@@ -8,14 +8,14 @@ import torch
 
 from pgcourse import GaussianPolicy, TrainConfig, sample_batch, train, train_seeds
 from pgcourse.batch import Batch
-from pgcourse.checks.continuous_actions import (check_gaussian_log_density, check_gaussian_score_mu,
+from pgcourse.lessons.nb04_continuous_actions.checks import (check_gaussian_log_density, check_gaussian_score_mu,
                                                 reference_gaussian_log_density, reference_gaussian_score_mu)
-from pgcourse.continuous_actions import (ZeroTorque, bandit_curves, bandit_gradient, bandit_gradient_samples,
+from pgcourse.lessons.nb04_continuous_actions.measure import (ZeroTorque, bandit_curves, bandit_gradient, bandit_gradient_samples,
                                          bandit_objective, format_spread, gaussian_bandit_reinforce,
                                          gaussian_bandit_reinforce_seeds, gaussian_score_mu, held_upright,
                                          mean_beyond, mvn_log_density, seed_gaussian_score_mu)
 from pgcourse.stats import seed_curves
-from pgcourse.widgets.continuous_actions import (SEEDS, bandit_run, continuous_bandit_panel, divergence_note,
+from pgcourse.lessons.nb04_continuous_actions.panel import (SEEDS, bandit_run, continuous_bandit_panel, divergence_note,
                                                  running_band)
 
 

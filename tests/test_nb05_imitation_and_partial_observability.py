@@ -5,19 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-import pgcourse.partial_observability as po
+import pgcourse.lessons.nb05_imitation_and_partial_observability.partial_observability as po
 from helpers import assert_same_history, not_implemented, rerun_with
 from pgcourse import (TabularMDP, TabularSoftmaxPolicy, TrainConfig, compare_to_exact, gradient_samples,
                       make_vector_env, pg_pseudo_loss, sample_batch, train, train_seeds, trajectory_scores)
 from pgcourse.batch import reset_blocks
-from pgcourse.checks.imitation_and_partial_observability import (check_bc_loss, check_hide_velocities,
+from pgcourse.lessons.nb05_imitation_and_partial_observability.checks import (check_bc_loss, check_hide_velocities,
                                                                  check_stack_two_frames)
 from pgcourse.envs import VECTOR_ENVS, CourseCartPoleVectorEnv
-from pgcourse.imitation import (bc_loss, behaviour_cloning, behaviour_cloning_seeds, curve_array, expert_batches,
+from pgcourse.lessons.nb05_imitation_and_partial_observability.imitation import (bc_loss, behaviour_cloning, behaviour_cloning_seeds, curve_array, expert_batches,
                                 fresh_policy, imitation_vs_pg, log_likelihood_change, policy_gradient_curve,
                                 policy_gradient_curves)
 from pgcourse.stats import bootstrap_difference, final_returns, newcombe_interval
-from pgcourse.widgets.imitation_and_partial_observability import SEEDS, compute_imitation_vs_pg, imitation_panel
+from pgcourse.lessons.nb05_imitation_and_partial_observability.panel import SEEDS, compute_imitation_vs_pg, imitation_panel
 
 
 @pytest.fixture(scope="module")

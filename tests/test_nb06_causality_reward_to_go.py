@@ -8,10 +8,10 @@ from helpers import not_implemented, rerun_with
 from pgcourse import (CategoricalPolicy, TabularMDP, TabularSoftmaxPolicy, TrainConfig, compare_estimators,
                       compare_to_exact, gradient_samples, make_lab, reward_to_go, sample_batch,
                       tabular_gradient_samples, total_return, train)
-from pgcourse.causality import cartpole_causality, causality_samples, past_rewards, variance_by_horizon
+from pgcourse.lessons.nb06_causality_reward_to_go.measure import cartpole_causality, causality_samples, past_rewards, variance_by_horizon
 from pgcourse.stats import bootstrap_interval, median_iqr
-from pgcourse.checks.causality_reward_to_go import check_past_rewards, check_reward_to_go_loop
-from pgcourse.widgets.causality_reward_to_go import causality_panel, compute_causality_variance
+from pgcourse.lessons.nb06_causality_reward_to_go.checks import check_past_rewards, check_reward_to_go_loop
+from pgcourse.lessons.nb06_causality_reward_to_go.panel import causality_panel, compute_causality_variance
 
 
 def _rtg_loop(rew, mask=None, gamma=1.0, *, discount=True, include_current=True):

@@ -9,13 +9,13 @@ import torch
 from helpers import not_implemented, rerun_with
 from pgcourse import (TabularMDP, TrainConfig, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline,
                       train_seeds)
-from pgcourse.baseline_variance import (bandit_counterexample, baseline_moments, baseline_variance,
+from pgcourse.lessons.nb07_baselines.measure import (bandit_counterexample, baseline_moments, baseline_variance,
                                         trajectory_table, sign_agreement)
 from pgcourse.baselines import subtract_baseline
-from pgcourse.checks.baselines import (check_optimal_scalar_baseline, check_time_mean_baseline,
+from pgcourse.lessons.nb07_baselines.checks import (check_optimal_scalar_baseline, check_time_mean_baseline,
                                        check_total_variance)
 from pgcourse.stats import bootstrap_difference, median_iqr, seed_curves
-from pgcourse.widgets.baselines import PROBLEMS, baseline_experiment, baselines_panel, make_problem
+from pgcourse.lessons.nb07_baselines.panel import PROBLEMS, baseline_experiment, baselines_panel, make_problem
 
 
 def _logits(S, A, seed):

@@ -12,17 +12,17 @@ import torch
 from helpers import assert_same_history, not_implemented, rerun_with
 from pgcourse import (TabularMDP, TrainConfig, compare_estimators, effective_sample_size, make_lab,
                       per_decision_is_weights, seed_causal_is_weights, train, trajectory_ratio)
-from pgcourse.baseline_variance import trajectory_table
+from pgcourse.lessons.nb07_baselines.measure import trajectory_table
 from pgcourse.batch import make_vector_env, sample_batch
-from pgcourse.checks.off_policy_importance_sampling import check_effective_sample_size, check_per_decision_weights
-from pgcourse.off_policy import (first_order_expected_gradient, gaussian_is_estimate, gaussian_is_moments,
+from pgcourse.lessons.nb08_off_policy_importance_sampling.checks import check_effective_sample_size, check_per_decision_weights
+from pgcourse.lessons.nb08_off_policy_importance_sampling.measure import (first_order_expected_gradient, gaussian_is_estimate, gaussian_is_moments,
                                  past_ratio_expected_gradient, past_ratio_is_weights, reuse_weights, train_reuse,
                                  train_reuse_seeds, trajectory_ratio_second_moment)
 from pgcourse.policies import make_policy
 from pgcourse.returns import reward_to_go
 from pgcourse.stats import bootstrap_difference, final_returns, newcombe_interval
 from pgcourse.train import policy_weights
-from pgcourse.widgets.off_policy_importance_sampling import (make_off_policy_problem, off_policy_comparison,
+from pgcourse.lessons.nb08_off_policy_importance_sampling.panel import (make_off_policy_problem, off_policy_comparison,
                                                             off_policy_panel)
 
 

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 
 from helpers import assert_same_history, not_implemented, rerun_with
 from pgcourse import TrainConfig, sample_batch, train, train_seeds
-from pgcourse.checks.implementing_policy_gradients import (check_pseudo_loss, check_seed_pg_loss,
+from pgcourse.lessons.nb09_implementing_policy_gradients.checks import (check_pseudo_loss, check_seed_pg_loss,
                                                            pseudo_loss_reference, seed_pg_loss_reference)
 from pgcourse.estimators import gradient_samples, pg_pseudo_loss
-from pgcourse.implementing_policy_gradients import (PANEL_SEEDS, SEEDS_PANEL_ENV_STEPS, SEEDS_PANEL_ITERATIONS,
+from pgcourse.lessons.nb09_implementing_policy_gradients.measure import (PANEL_SEEDS, SEEDS_PANEL_ENV_STEPS, SEEDS_PANEL_ITERATIONS,
                                                     SeedRuns, gradient_noise, gradient_noise_seeds,
                                                     gradient_norm_trend, learning_rate_grid,
                                                     loss_return_correlations, one_step_change, policies_after,
@@ -23,7 +23,7 @@ from pgcourse.implementing_policy_gradients import (PANEL_SEEDS, SEEDS_PANEL_ENV
                                                     train_within)
 from pgcourse.stats import median_iqr
 from pgcourse.train import History
-from pgcourse.widgets.implementing_policy_gradients import implementing_panel, train_curves
+from pgcourse.lessons.nb09_implementing_policy_gradients.panel import implementing_panel, train_curves
 
 
 # ---------------------------------------------------------------------------------------------

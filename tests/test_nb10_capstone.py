@@ -17,13 +17,13 @@ import torch
 from helpers import assert_same_history, not_implemented, rerun_with
 from pgcourse import TrainConfig, stats, train
 from pgcourse.baselines import normalise
-from pgcourse.capstone import (ABLATION, ABLATION_ENV_STEPS, ABLATION_ITERATIONS, ABLATION_SEEDS, PEERS_JSON,
+from pgcourse.lessons.nb10_capstone.measure import (ABLATION, ABLATION_ENV_STEPS, ABLATION_ITERATIONS, ABLATION_SEEDS, PEERS_JSON,
                                AblationRow, ablation, compare, format_ablation, format_comparison,
                                format_step_sizes, load_peers, machine_line, peer_rows, peer_table_markdown,
                                step_sizes)
-from pgcourse.checks.capstone import CONFIG_ENV_STEPS, check_config_solves, check_normalised_advantages
+from pgcourse.lessons.nb10_capstone.checks import CONFIG_ENV_STEPS, check_config_solves, check_normalised_advantages
 from pgcourse.train import History, train_seeds
-from pgcourse.widgets.capstone import (PANEL_ENV_STEPS, PANEL_SEEDS, capstone_panel, describe_runs,
+from pgcourse.lessons.nb10_capstone.panel import (PANEL_ENV_STEPS, PANEL_SEEDS, capstone_panel, describe_runs,
                                        label_configuration, panel_config, train_configuration)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pgcourse.widgets import Panel, choice, lr_slider, n_slider
+from pgcourse.ui.panel import Panel, choice, lr_slider, n_slider
 
 
 def _panel(calls):

@@ -1,0 +1,64 @@
+"""Checkers for notebooks/02_log_derivative_trick.ipynb: the softmax score, a bandit's exact gradient, ĝ."""
+
+from __future__ import annotations
+
+import torch
+
+from pgcourse.ui.checks import CheckResult, check_function
+
+__all__ = ["softmax_score_reference", "check_softmax_score", "bandit_gradient_reference", "check_bandit_gradient",
+           "reinforce_estimate_reference", "check_reinforce_estimate"]
+
+
+def softmax_score_reference(logits, a):
+    """∇_θ log softmax(θ)_a = e_a − softmax(θ), (A,) (by autograd)."""
+    theta = torch.as_tensor(logits, dtype=torch.float64).detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.log_softmax(theta, -1)[a], theta)
+    return grad
+
+
+def check_softmax_score(softmax_score, verbose: bool = True) -> CheckResult:
+    """softmax_score(logits (A,), a) -> ∇_θ log π_θ(a), (A,), against autograd on five cases."""
+    g = torch.Generator().manual_seed(5)
+    cases = [((torch.zeros(2, dtype=torch.float64), 0), {}),
+             ((torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), 2), {})]
+    for A in (3, 4, 6):
+        logits = torch.randn(A, generator=g, dtype=torch.float64) * 2
+        cases.append(((logits, int(torch.randint(A, (1,), generator=g))), {}))
+    return check_function("softmax_score", softmax_score, softmax_score_reference, cases, verbose=verbose)
+
+
+def bandit_gradient_reference(logits, rewards):
+    """∇_θ J(θ) for J = Σ_a softmax(θ)_a r_a (by autograd); equals π ⊙ (r − J)."""
+    theta = torch.as_tensor(logits, dtype=torch.float64).detach().clone().requires_grad_(True)
+    J = (torch.softmax(theta, -1) * torch.as_tensor(rewards, dtype=torch.float64)).sum()
+    (grad,) = torch.autograd.grad(J, theta)
+    return grad
+
+
+def check_bandit_gradient(bandit_gradient_exact, verbose: bool = True) -> CheckResult:
+    """bandit_gradient_exact(logits (A,), rewards (A,)) -> ∇J (A,), exact, on five bandits."""
+    g = torch.Generator().manual_seed(6)
+    cases = [((torch.zeros(2, dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64)), {}),
+             ((torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)), {})]
+    for A in (3, 5, 8):
+        cases.append(((torch.randn(A, generator=g, dtype=torch.float64),
+                       torch.randn(A, generator=g, dtype=torch.float64) + 2.0), {}))
+    return check_function("bandit_gradient_exact", bandit_gradient_exact, bandit_gradient_reference, cases, verbose=verbose)
+
+
+def reinforce_estimate_reference(scores, rets):
+    """ĝ = (1/N) Σ_i g_i R(τ_i): scores (N, P), rets (N,) -> (P,)."""
+    return (scores * rets[:, None]).mean(0)
+
+
+def check_reinforce_estimate(reinforce_estimate, verbose: bool = True) -> CheckResult:
+    """reinforce_estimate(scores (N, P), rets (N,)) -> ĝ (P,), on four random cases."""
+    g = torch.Generator().manual_seed(7)
+    cases = [((torch.tensor([[1.0, -1.0], [0.5, 0.5]], dtype=torch.float64),
+               torch.tensor([2.0, 4.0], dtype=torch.float64)), {})]
+    for n, p in ((3, 4), (10, 6), (50, 15)):
+        cases.append(((torch.randn(n, p, generator=g, dtype=torch.float64),
+                       torch.rand(n, generator=g, dtype=torch.float64) * 5 + 1), {}))
+    return check_function("reinforce_estimate", reinforce_estimate, reinforce_estimate_reference, cases,
+                          verbose=verbose)

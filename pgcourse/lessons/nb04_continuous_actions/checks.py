@@ -1,0 +1,59 @@
+"""Checkers for notebooks/04_continuous_actions.ipynb: the Gaussian log-density and its gradient in μ."""
+
+from __future__ import annotations
+
+import torch
+
+from pgcourse.ui.checks import CheckResult, check_function
+
+__all__ = ["reference_gaussian_log_density", "check_gaussian_log_density", "reference_gaussian_score_mu",
+           "check_gaussian_score_mu"]
+
+
+def reference_gaussian_log_density(act, mu, log_std):
+    """log N(a; μ, diag σ²) = Σ_k [−½((a_k − μ_k)/σ_k)² − log σ_k − ½ log 2π], summed over the last axis."""
+    normal = torch.distributions.Normal(mu, log_std.exp())
+    return normal.log_prob(act).sum(-1)
+
+
+def _diag_cases():
+    cases = [((torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.0])), {}),      # log N(0; 0, 1)
+             ((torch.tensor([1.5]), torch.tensor([0.5]), torch.tensor([0.0])), {}),
+             ((torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.5]), torch.tensor([0.7, -0.3])), {})]
+    g = torch.Generator().manual_seed(4)
+    for shape in [(5, 3), (4, 6, 2)]:
+        act = torch.randn(shape, generator=g, dtype=torch.float64)
+        mu = torch.randn(shape, generator=g, dtype=torch.float64)
+        log_std = 0.5 * torch.randn(shape[-1:], generator=g, dtype=torch.float64)
+        cases.append(((act, mu, log_std), {}))
+    return cases
+
+
+def check_gaussian_log_density(fn, verbose: bool = True) -> CheckResult:
+    """fn(act, mu, log_std) -> log N(a; μ, diag σ²) summed over the action dimensions, shape act.shape[:-1]."""
+    return check_function("gaussian_log_density", fn, reference_gaussian_log_density, _diag_cases(),
+                          verbose=verbose)
+
+
+def reference_gaussian_score_mu(act, mu, cov):
+    """∇_μ log N(a; μ, Σ) = Σ⁻¹ (a − μ), shape (..., k)."""
+    return torch.linalg.solve(cov, (act - mu).unsqueeze(-1)).squeeze(-1)
+
+
+def _full_cases():
+    cases = [((torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([[1.0]])), {}),
+             ((torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([[4.0]])), {}),
+             ((torch.tensor([1.0, -1.0]), torch.tensor([0.0, 0.5]), torch.tensor([[2.0, 0.6], [0.6, 1.0]])), {})]
+    g = torch.Generator().manual_seed(5)
+    for k, batch in [(3, ()), (2, (6,))]:
+        root = torch.randn(k, k, generator=g, dtype=torch.float64)
+        cov = root @ root.T + 0.5 * torch.eye(k, dtype=torch.float64)
+        act = torch.randn(*batch, k, generator=g, dtype=torch.float64)
+        mu = torch.randn(*batch, k, generator=g, dtype=torch.float64)
+        cases.append(((act, mu, cov), {}))
+    return cases
+
+
+def check_gaussian_score_mu(fn, verbose: bool = True) -> CheckResult:
+    """fn(act, mu, cov) -> ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ), shape (..., k) (full covariance Σ)."""
+    return check_function("gaussian_score_mu", fn, reference_gaussian_score_mu, _full_cases(), verbose=verbose)

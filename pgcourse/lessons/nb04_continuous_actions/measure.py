@@ -1,0 +1,240 @@
+"""Gaussian policies for continuous actions (the notes, §2.5): the log-density, its gradient, and a 1-D bandit.
+
+* ``mvn_log_density``: log N(a; μ, Σ) written out as in the notes.
+* ``gaussian_score_mu``: ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ); ``seed_gaussian_score_mu`` is the notes'
+  version with the spurious factor ½, kept only to show that it is wrong.
+* ``gaussian_bandit_reinforce_seeds`` (and its one-seed case ``gaussian_bandit_reinforce``): REINFORCE with a
+  Gaussian policy N(μ, σ²) (learnable μ and log σ), many seeds at once as NumPy arrays,
+  on the 1-D continuous bandit r(a) = −(a − a*)², the smallest problem where μ and σ both move.
+
+Taught in notebooks/04_continuous_actions.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pgcourse._validate import check_lr, check_positive_int
+from pgcourse.stats import median_iqr
+
+__all__ = ["mvn_log_density", "gaussian_score_mu", "seed_gaussian_score_mu", "bandit_objective", "bandit_gradient",
+           "bandit_gradient_samples", "BanditRun", "gaussian_bandit_reinforce_seeds", "gaussian_bandit_reinforce",
+           "bandit_curves", "ZeroTorque", "held_upright", "mean_beyond", "format_spread"]
+
+
+def mvn_log_density(act: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+    """log N(a; μ, Σ) = −(k/2) log 2π − ½ log|Σ| − ½ (a − μ)ᵀ Σ⁻¹ (a − μ).
+
+    act, mu: (..., k) (broadcast against each other); cov: (k, k) symmetric positive definite.
+    Returns (...,). Differentiable in act, mu and cov (Cholesky solve, no explicit inverse).
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    k = cov.shape[-1]
+    if cov.shape != (k, k) or act.shape[-1] != k or mu.shape[-1] != k:
+        raise ValueError(f"need act, mu (..., k) and cov (k, k); got {tuple(act.shape)}, {tuple(mu.shape)}, "
+                         f"{tuple(cov.shape)}")
+    chol = torch.linalg.cholesky(cov)
+    diff = torch.broadcast_tensors(act, mu)
+    diff = (diff[0] - diff[1]).unsqueeze(-1)                                     # (..., k, 1)
+    z = torch.linalg.solve_triangular(chol, diff, upper=False).squeeze(-1)       # L⁻¹(a − μ)
+    log_det = 2.0 * torch.log(torch.diagonal(chol)).sum()
+    return -0.5 * k * math.log(2 * math.pi) - 0.5 * log_det - 0.5 * z.pow(2).sum(-1)
+
+
+def gaussian_score_mu(act: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+    """∇_μ log N(a; μ, Σ) = Σ⁻¹ (a − μ) = −Σ⁻¹ (μ − a)   (no factor ½: it cancels the square's 2).
+
+    act, mu: (..., k); cov: (k, k). Returns (..., k). With μ = f_θ(s), the chain rule gives
+    ∇_θ log π_θ(a|s) = (df/dθ)ᵀ Σ⁻¹ (a − f_θ(s)).
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    diff = (act - mu).unsqueeze(-1)
+    return torch.linalg.solve(cov, diff).squeeze(-1)
+
+
+def seed_gaussian_score_mu(act: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+    """The notes' −½ Σ⁻¹ (f(s) − a): half the true ∇_μ log π. Do not use; shown to be wrong.
+
+    act, mu: (..., k); cov: (k, k); returns (..., k).
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    return 0.5 * gaussian_score_mu(act, mu, cov)
+
+
+# ---------------------------------------------------------------------------------------------
+# The 1-D continuous bandit r(a) = −(a − a*)² with the policy a ~ N(μ, σ²), θ = (μ, log σ).
+
+
+def bandit_objective(mu, log_std, a_star: float):
+    """J(θ) = E_{a~N(μ,σ²)}[−(a − a*)²] = −(μ − a*)² − σ²   (exact).
+
+    mu, log_std: floats or arrays of the same shape; returns the same shape.
+    """
+    return -(np.asarray(mu, dtype=float) - a_star) ** 2 - np.exp(2 * np.asarray(log_std, dtype=float))
+
+
+def bandit_gradient(mu: float, log_std: float, a_star: float) -> np.ndarray:
+    """∇_θ J = (∂J/∂μ, ∂J/∂log σ) = (−2(μ − a*), −2σ²)   (exact), shape (2,)."""
+    return np.array([-2.0 * (mu - a_star), -2.0 * math.exp(2.0 * log_std)])
+
+
+def bandit_gradient_samples(mu, log_std, act: np.ndarray, a_star: float) -> np.ndarray:
+    """ĝ_i = r(a_i) ∇_θ log π_θ(a_i) with ∇_μ log π = (a − μ)/σ², ∇_{log σ} log π = (a − μ)²/σ² − 1.
+
+    act: (N,) actions sampled from N(μ, σ²) (mu, log_std floats); returns (N, 2). The mean over rows
+    is the REINFORCE estimate of ∇_θ J (unbiased: E[ĝ_i] = bandit_gradient). For S policies at once,
+    mu and log_std have shape (S,) and act (S, N); the result is (S, N, 2).
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    act = np.asarray(act, dtype=float)
+    mu = np.asarray(mu, dtype=float)[..., None]
+    sigma2 = np.exp(2.0 * np.asarray(log_std, dtype=float))[..., None]
+    rew = -(act - a_star) ** 2
+    z2 = (act - mu) ** 2 / sigma2
+    return np.stack([rew * (act - mu) / sigma2, rew * (z2 - 1.0)], axis=-1)
+
+
+@dataclass(frozen=True)
+class BanditRun:
+    """μ_k, σ_k and the exact J(θ_k) for k = 0 … K (fewer if the run diverged), and the settings.
+
+    mu, sigma, J: (K+1,) (or shorter); mean_reward: (K,) the batch's mean reward at each step;
+    diverged: the parameters left the finite range (learning rate too large).
+    """
+
+    n_traj: int
+    lr: float
+    a_star: float
+    steps: int
+    seed: int
+    mu: np.ndarray
+    sigma: np.ndarray
+    J: np.ndarray
+    mean_reward: np.ndarray
+    diverged: bool
+
+
+def gaussian_bandit_reinforce_seeds(n_traj: int = 16, lr: float = 0.05, a_star: float = 2.0, steps: int = 100,
+                                    mu0: float = 0.0, log_std0: float = 0.0, seeds=range(5)) -> list[BanditRun]:
+    """K steps of REINFORCE on r(a) = −(a − a*)² with π_θ = N(μ, σ²), θ = (μ, log σ), for every seed at once:
+
+        a_i ~ N(μ, σ²) (i = 1 … N),  ĝ = (1/N) Σ_i r(a_i) ∇_θ log π_θ(a_i),  θ ← θ + α ĝ   (plain SGD).
+
+    The S = len(seeds) runs are NumPy arrays of shape (S,), stepped together; run s draws its
+    actions from its own generator ``np.random.default_rng(seeds[s])``, so it computes the same
+    numbers whatever the other seeds are. A run stops early (diverged=True) once μ or log σ stops
+    being finite or |μ| > 1e6 or |log σ| > 30; the others go on. Returns one BanditRun per seed.
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    n_traj = check_positive_int("n_traj", n_traj)
+    steps = check_positive_int("steps", steps)
+    lr = check_lr(lr)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, got none")
+    rngs = [np.random.default_rng(s) for s in seeds]
+    n = len(seeds)
+    mu = np.full((steps + 1, n), np.nan)
+    log_std = np.full((steps + 1, n), np.nan)
+    mean_rew = np.full((steps, n), np.nan)
+    mu[0], log_std[0] = float(mu0), float(log_std0)
+    length = np.full(n, steps + 1)               # entries of μ_k kept per run (k = 0 … length − 1)
+    running = np.arange(n)
+    for k in range(steps):
+        m, ls = mu[k, running], log_std[k, running]
+        act = m[:, None] + np.exp(ls)[:, None] * np.stack([rngs[s].standard_normal(n_traj) for s in running])
+        mean_rew[k, running] = np.mean(-(act - a_star) ** 2, axis=1)
+        g = bandit_gradient_samples(m, ls, act, a_star).mean(axis=1)          # (S_running, 2)
+        new_mu, new_ls = m + lr * g[:, 0], ls + lr * g[:, 1]
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(new_mu) & np.isfinite(new_ls) & (np.abs(new_mu) <= 1e6) & (np.abs(new_ls) <= 30)
+        mu[k + 1, running[ok]], log_std[k + 1, running[ok]] = new_mu[ok], new_ls[ok]
+        length[running[~ok]] = k + 1
+        running = running[ok]
+        if running.size == 0:
+            break
+    runs = []
+    for s, seed in enumerate(seeds):
+        mu_s, ls_s = mu[:length[s], s], log_std[:length[s], s]
+        n_rew = length[s] if length[s] <= steps else steps
+        runs.append(BanditRun(n_traj=n_traj, lr=lr, a_star=float(a_star), steps=steps, seed=seed, mu=mu_s,
+                              sigma=np.exp(ls_s), J=bandit_objective(mu_s, ls_s, a_star),
+                              mean_reward=mean_rew[:n_rew, s].copy(), diverged=bool(length[s] <= steps)))
+    return runs
+
+
+def gaussian_bandit_reinforce(n_traj: int = 16, lr: float = 0.05, a_star: float = 2.0, steps: int = 100,
+                              mu0: float = 0.0, log_std0: float = 0.0, seed: int = 0) -> BanditRun:
+    """One seed of ``gaussian_bandit_reinforce_seeds`` (its one-seed case: the same code path).
+
+    Returns a BanditRun; stops early (diverged=True) if μ or log σ stops being finite or
+    |μ| > 1e6 or |log σ| > 30. The same seed gives the same run on the same machine (NumPy's
+    default generator). Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    return gaussian_bandit_reinforce_seeds(n_traj, lr, a_star, steps, mu0, log_std0, seeds=[seed])[0]
+
+
+def bandit_curves(runs: list[BanditRun], name: str) -> np.ndarray:
+    """(S, K+1) array of one BanditRun field ("mu", "sigma", "J") per seed; NaN after a run diverged."""
+    steps = max(r.steps for r in runs)
+    out = np.full((len(runs), steps + 1), np.nan)
+    for s, run in enumerate(runs):
+        values = getattr(run, name)
+        out[s, :len(values)] = values
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Pendulum-v1: a reference policy and what a batch of episodes shows.
+
+
+class ZeroTorque:
+    """The policy a = 0 in every state (the pendulum swings freely): Pendulum's "nothing learned" reference.
+
+    Has ``sample(obs, generator)`` and ``mode(obs)`` like the course's policies, so ``sample_batch``
+    can run it. Returns actions of shape (..., 1). Taught in notebooks/04_continuous_actions.ipynb.
+    """
+
+    def sample(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return torch.zeros(*obs.shape[:-1], 1)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        return torch.zeros(*obs.shape[:-1], 1)
+
+
+def held_upright(batch, last: int = 50, cos_min: float = 0.9) -> Tensor:
+    """(N,) bool: episode i ends with the pendulum held near the top, cos ϑ > cos_min (|ϑ| < 26° for 0.9)
+    at each of its last ``last`` steps (2.5 s of Pendulum's 10 s for 50).
+
+    batch: Pendulum episodes (observations (cos ϑ, sin ϑ, ϑ̇)), e.g. from ``sample_batch``.
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    lengths = batch.lengths.long()
+    if int(lengths.min()) < last:
+        raise ValueError(f"every episode needs at least last={last} steps, the shortest has {int(lengths.min())}")
+    steps = lengths[:, None] - last + torch.arange(last)                    # (N, last): the last steps of each
+    cos = torch.gather(batch.obs[..., 0], 1, steps)
+    return (cos > cos_min).all(1)
+
+
+def mean_beyond(policy, batch, limit: float = 2.0) -> float:
+    """Share of the batch's states s in which the policy's mean |μ_θ(s)| exceeds ``limit`` (the torque
+    limit ±2 of Pendulum, where the environment clips the sampled action).
+
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    with torch.no_grad():
+        mu = policy.mean(batch.obs[batch.mask])
+    return float((mu.abs() > limit).float().mean())
+
+
+def format_spread(values, fmt: str = "{:.0f}") -> str:
+    """'median -651 (IQR -686 to -575)': the median and interquartile range over seeds (``stats.median_iqr``),
+    with "to" so that negative returns read clearly."""
+    med, q25, q75 = median_iqr(values)
+    return f"median {fmt.format(med)} (IQR {fmt.format(q25)} to {fmt.format(q75)})"

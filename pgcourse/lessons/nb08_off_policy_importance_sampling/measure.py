@@ -1,0 +1,235 @@
+"""Off-policy policy gradients (the notes, §6): importance sampling, its exact moments, and batch reuse.
+
+* ``gaussian_is_moments`` / ``gaussian_is_estimate``: importance sampling E_p[f] = E_q[(p/q) f] on 1-D
+  Gaussians, exact variance and a seeded estimate with its effective sample size.
+* ``past_ratio_is_weights``: the notes' "ignore the second factor" weights (Π_{t''≤t} ρ) Q̂_t.
+* ``first_order_expected_gradient``, ``past_ratio_expected_gradient``: the exact expectations of the
+  first-order estimator ρ_t Q̂_t and of (Π_{t''≤t} ρ) Q̂_t (their bias is the distance to ∇J(θ')).
+* ``trajectory_ratio_second_moment``: E_θ[(p_θ'(τ)/p_θ(τ))²], whose inverse is the large-N limit of ESS/N.
+* ``reuse_weights``, ``train_reuse`` and ``train_reuse_seeds``: REINFORCE that takes K gradient steps on each
+  batch, re-weighting the batch with per-decision importance weights against the policy that sampled it
+  (``train_reuse_seeds``: many seeds at once, via ``pgcourse.train_seeds``; ``train_reuse`` is its one-seed case).
+
+Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pgcourse._validate import check_choice, check_mask, check_positive_int
+from pgcourse.importance import effective_sample_size, log_ratios
+from pgcourse.returns import reward_to_go
+from pgcourse.tabular import TabularMDP
+from pgcourse.train import IMPORTANCE_WEIGHTS as WEIGHTINGS
+from pgcourse.train import History, TrainConfig, merge_config, reuse_weights, train_seeds
+
+__all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
+           "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse", "train_reuse_seeds"]
+
+
+# --- importance sampling on 1-D Gaussians ------------------------------------------------------------------
+
+def _normal_logpdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    return -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma * math.sqrt(2 * math.pi))
+
+
+def gaussian_is_moments(mu_q: float, sigma_q: float, mu_p: float = 1.0, sigma_p: float = 1.0) -> dict:
+    """E_q[w²] and Var_q[w f] for w = p/q, p = N(μ_p, σ_p²), q = N(μ_q, σ_q²), f(x) = x   (exact).
+
+    E_q[w² f²] = ∫ p(x)² x² / q(x) dx, a Gaussian integral: finite only if σ_q² > σ_p²/2
+    (otherwise the tails of p²/q blow up and both values are inf).
+    Returns {"second_moment": E_q[w²] (= 1 + χ²(p‖q)), "variance": Var_q[w f] of one sample,
+    "ess_fraction": 1 / E_q[w²], the large-N limit of ESS/N, "mean": E_p[f] = μ_p}.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    if sigma_q <= 0 or sigma_p <= 0:
+        raise ValueError(f"standard deviations must be > 0, got sigma_q={sigma_q!r}, sigma_p={sigma_p!r}")
+    a = 1.0 / sigma_p ** 2 - 1.0 / (2.0 * sigma_q ** 2)  # p²/q ∝ exp(−a x² + b x)
+    if a <= 0:
+        return {"second_moment": math.inf, "variance": math.inf, "ess_fraction": 0.0, "mean": float(mu_p)}
+    b = 2.0 * mu_p / sigma_p ** 2 - mu_q / sigma_q ** 2
+    c = -mu_p ** 2 / sigma_p ** 2 + mu_q ** 2 / (2.0 * sigma_q ** 2) + math.log(sigma_q / (math.sqrt(2 * math.pi)
+                                                                                           * sigma_p ** 2))
+    log_z = c + b ** 2 / (4.0 * a) + 0.5 * math.log(math.pi / a)  # log ∫ p²/q dx = log E_q[w²]
+    m, v = b / (2.0 * a), 1.0 / (2.0 * a)  # p²/q / E_q[w²] is the density of N(m, v)
+    second = math.exp(log_z) if log_z < 700 else math.inf
+    return {"second_moment": second, "variance": second * (m ** 2 + v) - mu_p ** 2,
+            "ess_fraction": 1.0 / second, "mean": float(mu_p)}
+
+
+def gaussian_is_estimate(mu_q: float, sigma_q: float, n: int, seed: int, mu_p: float = 1.0,
+                         sigma_p: float = 1.0) -> dict:
+    """(1/N) Σ_i w(x_i) f(x_i), x_i ~ q = N(μ_q, σ_q²), w = p/q, f(x) = x: an unbiased estimate of E_p[x] = μ_p.
+
+    Returns {"estimate", "stderr" (sample std of w f / √N), "ess" = (Σw)²/Σw², "ess_fraction" = ess / N,
+    "max_weight_share" = max_i w_i / Σ w_i}. The same seed gives the same numbers.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    n = check_positive_int("n", n)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(mu_q, sigma_q, n)
+    w = np.exp(_normal_logpdf(x, mu_p, sigma_p) - _normal_logpdf(x, mu_q, sigma_q))
+    y = w * x
+    ess = effective_sample_size(torch.as_tensor(w))
+    return {"estimate": float(y.mean()), "stderr": float(y.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+            "ess": ess, "ess_fraction": ess / n, "max_weight_share": float(w.max() / w.sum())}
+
+
+# --- weights and exact moments on tabular MDPs ---------------------------------------------------------------
+
+def past_ratio_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None = None) -> Tensor:
+    """w_{i,t} = (Π_{t''≤t} ρ_{i,t''}) · Q̂_{i,t}   (the notes' "ignore the second factor": BIASED).
+
+    Keeps the ratio that corrects the distribution of (s_t, a_t) and drops the one that corrects the
+    later rewards, so the future is still scored under the behaviour policy.
+    rew, logp_new, logp_old, mask: (N, T); returns (N, T) float64, 0 where masked.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    mask = check_mask(logp_new, mask)
+    cum = log_ratios(logp_new, logp_old, mask).cumsum(1)
+    rtg = reward_to_go(torch.where(mask, rew.detach().to(torch.float64), torch.zeros((), dtype=torch.float64)), mask)
+    w = torch.where(rtg == 0, torch.zeros((), dtype=torch.float64), rtg * cum.exp())
+    return torch.where(mask, w, torch.zeros((), dtype=torch.float64))
+
+
+def _q_values(mdp: TabularMDP, logits: Tensor) -> Tensor:
+    """Q_t(s, a) = R(s, a) + Σ_s' P(s'|s,a) V_{t+1}(s'), V_t(s) = Σ_a π(a|s) Q_t(s, a); returns (T, S, A)."""
+    pi = torch.softmax(logits, -1)
+    q = mdp.R.clone()
+    out = [q]
+    for _ in range(mdp.horizon - 1):
+        v = (pi * q).sum(-1)
+        q = mdp.R + torch.einsum("sau,u->sa", mdp.P, v)
+        out.append(q)
+    return torch.stack(out[::-1])
+
+
+def _surrogate_gradient(mdp: TabularMDP, logits, behaviour_logits, states_from: str) -> Tensor:
+    """∇θ' Σ_t Σ_s d_t(s) Σ_a π_θ'(a|s) Q^θ_t(s, a), with d_t from θ ("behaviour") or θ' ("target", held fixed)."""
+    target = mdp.check_logits(logits).detach().to(torch.float64).requires_grad_(True)
+    behaviour = mdp.check_logits(behaviour_logits).detach().to(torch.float64)
+    with torch.no_grad():
+        d = mdp.state_distributions(behaviour if states_from == "behaviour" else target.detach())  # (T, S)
+        q = _q_values(mdp, behaviour)  # (T, S, A)
+    with torch.enable_grad():
+        surrogate = (d[:, :, None] * torch.softmax(target, -1)[None] * q).sum()
+        (grad,) = torch.autograd.grad(surrogate, target)
+    return grad
+
+
+def first_order_expected_gradient(mdp: TabularMDP, logits, behaviour_logits) -> Tensor:
+    """E_{τ~p_θ}[Σ_t ρ_t ∇θ' log π_θ'(a_t|s_t) Q̂_t] = Σ_t Σ_s d^θ_t(s) Σ_a ∇θ' π_θ'(a|s) Q^θ_t(s, a)   (exact).
+
+    The expectation of the first-order estimator (``first_order_is_weights``): states from the
+    behaviour policy's marginals d^θ_t, actions re-weighted to π_θ', values Q^θ_t of the behaviour
+    policy. Equals ∇J(θ') when θ' = θ; its distance to ∇J(θ') is the estimator's bias.
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns (S, A) float64.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    return _surrogate_gradient(mdp, logits, behaviour_logits, "behaviour")
+
+
+def past_ratio_expected_gradient(mdp: TabularMDP, logits, behaviour_logits) -> Tensor:
+    """E_{τ~p_θ}[Σ_t (Π_{t''≤t} ρ_{t''}) ∇θ' log π_θ'(a_t|s_t) Q̂_t] = Σ_t Σ_s d^θ'_t(s) Σ_a ∇θ' π_θ'(a|s) Q^θ_t(s, a).
+
+    The expectation of ``past_ratio_is_weights``: the past ratio makes (s_t, a_t) follow θ', but the
+    future rewards in Q̂_t still follow θ, so Q^θ_t replaces Q^θ'_t (exact; equals ∇J(θ') when θ' = θ).
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns (S, A) float64.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    return _surrogate_gradient(mdp, logits, behaviour_logits, "target")
+
+
+def trajectory_ratio_second_moment(mdp: TabularMDP, logits, behaviour_logits) -> float:
+    """E_{τ~p_θ}[(p_θ'(τ)/p_θ(τ))²] = Σ_τ p_θ'(τ)²/p_θ(τ)   (exact, by a forward recursion).
+
+    m_1 = p0, m_{t+1}(s') = Σ_{s,a} m_t(s) π'(a|s)²/π(a|s) P(s'|s,a); the result is Σ_{s,a} m_T(s) π'(a|s)²/π(a|s)
+    (the dynamics appear once: P²/P = P). 1 / this is the large-N limit of ESS/N of the trajectory ratios.
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns a float (≥ 1).
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    target = torch.softmax(mdp.check_logits(logits).detach().to(torch.float64), -1)
+    behaviour = torch.softmax(mdp.check_logits(behaviour_logits).detach().to(torch.float64), -1)
+    ratio2 = target ** 2 / behaviour  # (S, A)
+    m = mdp.p0.clone()
+    log_scale = 0.0  # keep m normalised to avoid overflow on long horizons
+    for _ in range(mdp.horizon - 1):
+        m = torch.einsum("s,sa,sau->u", m, ratio2, mdp.P)
+        total = float(m.sum())
+        log_scale += math.log(total)
+        m = m / total
+    log_value = log_scale + math.log(float((m[:, None] * ratio2).sum()))
+    return math.exp(log_value) if log_value < 700 else math.inf
+
+
+# --- reusing a batch for K gradient steps --------------------------------------------------------------------
+
+@dataclass
+class ReuseHistory(History):
+    """History (one row per batch; loss and grad_norm are those of the first, on-policy step) plus, per batch,
+    one entry per gradient step k = 0 … K−1: ``max_log_ratio[it][k]`` = max_i |log c_{i,T_i}| (0 at k = 0: the
+    weights are on-policy) and ``ess_fraction[it][k]`` = ESS/N of the trajectory ratios c_{i,T_i}."""
+
+    max_log_ratio: list = field(default_factory=list)
+    ess_fraction: list = field(default_factory=list)
+
+
+def train_reuse_seeds(config: TrainConfig | None = None, seeds=range(10), k_steps: int = 4,
+                      progress: bool | None = None, weighting: str = "per_decision", max_env_steps: int | None = None,
+                      **overrides):
+    """REINFORCE with K gradient steps per batch, re-weighted by per-decision importance weights, for many seeds.
+
+    For each batch sampled by π_θ (log π_θ(a|s) kept, detached, as logp_old): K times, recompute
+    logp_new = log π_θ'(a|s) with gradients, weights w = ``reuse_weights`` (c = 1 on the first step),
+    and take one optimizer step on the pseudo-loss −(1/N) Σ_i Σ_t logp_new · w. This is
+    ``pgcourse.train_seeds`` with ``steps_per_batch=K`` (so K = 1 is exactly ``train_seeds``), recording
+    per seed and per step how far the policy has moved from the batch's.
+    weighting: "per_decision" (unbiased) or "first_order" (w = ρ_t (Q̂_t − b_t), biased, no products of ratios).
+    max_env_steps: also stop a seed after the batch that reaches this many environment steps (None: the
+    config's ``max_env_steps``).
+    Returns (policies, [ReuseHistory, one per seed]). env_steps counts samples, so K > 1 uses each sample
+    K times. A seed that diverges stops with ``history.diverged`` set (``train_reuse`` raises it).
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    k_steps = check_positive_int("k_steps", k_steps)
+    check_choice("weighting", weighting, WEIGHTINGS)
+    config = merge_config(config, overrides)
+    config = replace(config, steps_per_batch=k_steps, importance_weights=weighting,
+                     max_env_steps=config.max_env_steps if max_env_steps is None else max_env_steps)
+    seeds = list(seeds)
+    max_log_ratio = [[] for _ in seeds]
+    ess_fraction = [[] for _ in seeds]
+
+    def record(k, iteration, step, batch, logp, logp_old):
+        if step == 0:
+            max_log_ratio[k].append([])
+            ess_fraction[k].append([])
+        log_c = log_ratios(logp, logp_old, batch.mask).sum(1)  # log c_{i,T_i}
+        max_log_ratio[k][-1].append(float(log_c.abs().max()))
+        ess_fraction[k][-1].append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
+
+    policies, histories = train_seeds(config, seeds, progress=progress, on_step=record)
+    return policies, [ReuseHistory(**asdict(h), max_log_ratio=m, ess_fraction=e)
+                      for h, m, e in zip(histories, max_log_ratio, ess_fraction)]
+
+
+def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: bool | None = None,
+                weighting: str = "per_decision", max_env_steps: int | None = None, **overrides):
+    """``train_reuse_seeds`` with the one seed ``config.seed``; returns (policy, ReuseHistory).
+
+    K = 1 is exactly ``pgcourse.train`` (the same code path: both are ``train_seeds`` with one seed).
+    Raises ValueError for a bad config and when the loss becomes NaN or infinite (lower the learning rate).
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    config = merge_config(config, overrides)
+    policies, histories = train_reuse_seeds(config, [config.seed], k_steps=k_steps, progress=progress,
+                                            weighting=weighting, max_env_steps=max_env_steps)
+    if histories[0].diverged:
+        raise ValueError(histories[0].diverged)
+    return policies[0], histories[0]

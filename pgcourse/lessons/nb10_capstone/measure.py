@@ -1,0 +1,365 @@
+"""Measurements behind notebook 10: the ablation of REINFORCE's ingredients over 30 seeds, the step
+sizes that motivate trust regions, and the peer-library table written by bench/peers.py.
+
+Every training number here is a statistic over seeds (pgcourse.stats): a solve rate with its Wilson
+interval, steps-to-475 over all seeds with unsolved runs counted at the budget, median final returns
+with their interquartile range, and for a comparison of two rows the interval of the difference.
+Taught in notebooks/10_capstone.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pgcourse import stats
+from pgcourse.train import TrainConfig, train_seeds
+
+__all__ = ["ABLATION", "ABLATION_SEEDS", "ABLATION_ITERATIONS", "ABLATION_ENV_STEPS", "TARGET", "StepSizes",
+           "StepRecorder", "step_sizes", "format_step_sizes", "AblationRow", "ablation", "format_ablation",
+           "Comparison", "compare", "format_comparison", "PEERS_JSON", "PEER_LABELS", "load_peers", "peer_rows",
+           "machine_line", "peer_table_markdown"]
+
+# Each row switches on one more ingredient; the last swaps Adam for SGD (at α = 0.3, the best SGD α of
+# notebook 09's grid). Every other field is TrainConfig()'s default (N = 8, Adam, its lr, γ = 0.995).
+ABLATION = (
+    ("total return R(τ)", {"weights": "total_return", "baseline": "none", "normalise": False}),
+    ("+ reward-to-go", {"weights": "reward_to_go", "baseline": "none", "normalise": False}),
+    ("+ mean baseline", {"weights": "reward_to_go", "baseline": "mean", "normalise": False}),
+    ("+ normalised weights (defaults)", {}),
+    ("defaults, SGD α = 0.3 instead of Adam", {"optimizer": "sgd", "lr": 0.3}),
+)
+
+ABLATION_SEEDS = tuple(range(30))
+"""The ablation's seeds: 30 per configuration."""
+ABLATION_ITERATIONS = 25
+"""The ablation's budget in gradient steps (batches of N = 8 episodes)…"""
+ABLATION_ENV_STEPS = 40_000
+"""…and in environment steps: a run stops at 475, or after whichever budget it spends first."""
+TARGET = 475.0
+
+
+# ---------------------------------------------------------------------------------------------
+# step sizes in parameter space and in policy space
+
+
+@dataclass
+class StepSizes:
+    """One entry per gradient step that was taken, over all seeds of a run (see step_sizes):
+    seed, iteration k, param_step ‖θ_{k+1} − θ_k‖₂, kl the mean over batch k's states of
+    KL(π_θk(·|s) ‖ π_θk+1(·|s)) (clamped at 0: float rounding can make a tiny KL come out as −4e-11),
+    mean_return of batch k. All 1-d arrays of the same length."""
+
+    seed: np.ndarray
+    iteration: np.ndarray
+    param_step: np.ndarray
+    kl: np.ndarray
+    mean_return: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.kl)
+
+    @property
+    def n_seeds(self) -> int:
+        return len(set(self.seed.tolist()))
+
+    def percentiles(self, q=(5, 50, 95)) -> dict:
+        """{'param_step': (...), 'kl': (...)}: the percentiles q over all seeds' steps."""
+        return {key: tuple(float(v) for v in np.percentile(getattr(self, key), q)) for key in ("param_step", "kl")}
+
+
+class StepRecorder:
+    """train_seeds' callback that measures every step: ‖θ_{k+1} − θ_k‖ and E_s KL(π_θk ‖ π_θk+1).
+
+    The callback sees seed k's policy after each update; the copy kept from the previous call is
+    θ_k, the policy that sampled the batch. Recorded only for steps that were taken: step 0 is
+    skipped (its θ_0 is not seen), and so are batches without a step (‖∇‖ NaN: the batch reached
+    the target, after which the seed stops, or the loss diverged; ‖∇‖ = 0: all weights were zero).
+    """
+
+    def __init__(self, seeds: Sequence[int]):
+        self.seeds = [int(s) for s in seeds]
+        self.previous: dict[int, torch.nn.Module] = {}
+        self.rows: dict[str, list] = {"seed": [], "iteration": [], "param_step": [], "kl": [], "mean_return": []}
+
+    def __call__(self, k, iteration, batch, history, policy):
+        grad_norm = history.grad_norm[-1]
+        old = self.previous.get(k)
+        if old is not None and math.isfinite(grad_norm) and grad_norm > 0:
+            obs = batch.obs[batch.mask]
+            with torch.no_grad():
+                kl = torch.distributions.kl_divergence(old.distribution(obs), policy.distribution(obs)).mean()
+                step = torch.linalg.vector_norm(torch.cat([(p - q).reshape(-1) for p, q in
+                                                           zip(policy.parameters(), old.parameters())]))
+            self.rows["seed"].append(self.seeds[k])
+            self.rows["iteration"].append(int(iteration))
+            self.rows["param_step"].append(float(step))
+            self.rows["kl"].append(max(float(kl), 0.0))
+            self.rows["mean_return"].append(float(history.mean_return[-1]))
+        self.previous[k] = policy
+
+    def result(self) -> StepSizes:
+        return StepSizes(seed=np.asarray(self.rows["seed"], dtype=int),
+                         iteration=np.asarray(self.rows["iteration"], dtype=int),
+                         **{key: np.asarray(self.rows[key], dtype=float) for key in ("param_step", "kl", "mean_return")})
+
+
+def step_sizes(config: TrainConfig, seeds: Sequence[int] = (0,)) -> StepSizes:
+    """‖θ_{k+1} − θ_k‖ and E_s[KL(π_θk(·|s) ‖ π_θk+1(·|s))] for every step of train_seeds(config, seeds).
+
+    With config.target_return set a seed stops when it reaches it, so no step after solving is
+    measured (StepRecorder says which steps count).
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    recorder = StepRecorder(seeds)
+    train_seeds(config, seeds, progress=False, callback=recorder)
+    return recorder.result()
+
+
+def format_step_sizes(name: str, sizes: StepSizes, q=(5, 95)) -> str:
+    """'Adam …: 30 seeds, 412 steps' and, indented on a second line, '‖Δθ‖ 5th–95th percentile
+    0.33–0.61 (×1.8); KL 6e-03–1e-01 nats (1.4 orders of magnitude); 0 % of steps above 1 nat'."""
+    lo, hi = q
+    p_lo, p_hi = np.percentile(sizes.param_step, q)
+    k_lo, k_hi = np.percentile(sizes.kl, q)
+    ratio = (f"×{p_hi / p_lo:.1f}" if p_hi / p_lo < 100 else f"×{p_hi / p_lo:.0e}") if p_lo > 0 else "from 0"
+    orders = f"{math.log10(k_hi / k_lo):.1f} orders of magnitude" if k_lo > 0 else "from 0"
+    above = 100 * float(np.mean(sizes.kl > 1.0))
+    return (f"{name}: {sizes.n_seeds} seeds, {len(sizes)} steps\n    ‖Δθ‖ {lo}th–{hi}th percentile "
+            f"{p_lo:.2g}–{p_hi:.2g} ({ratio}); KL {k_lo:.0e}–{k_hi:.0e} nats ({orders}); "
+            f"{above:.0f} % of steps above 1 nat")
+
+
+# ---------------------------------------------------------------------------------------------
+# the ablation
+
+
+@dataclass
+class AblationRow:
+    """One configuration of the ablation, trained over its seeds by one train_seeds call.
+
+    histories: one History per seed. budget: the env-step budget at which unsolved runs are
+    censored. sizes: the step sizes of every gradient step (StepSizes) if they were recorded.
+    """
+
+    name: str
+    fields: dict
+    config: TrainConfig
+    seeds: tuple
+    histories: list
+    budget: int
+    sizes: StepSizes | None = field(default=None, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.histories)
+
+    @property
+    def solved(self) -> np.ndarray:
+        """Per seed: reached the target within the budget (a run whose loss diverged never counts)."""
+        return np.array([bool(h.solved) and not h.diverged for h in self.histories])
+
+    @property
+    def k(self) -> int:
+        return int(self.solved.sum())
+
+    @property
+    def diverged(self) -> int:
+        return sum(1 for h in self.histories if h.diverged)
+
+    def steps(self) -> stats.Censored:
+        """Env steps to the target over ALL seeds, a run that did not reach it counted at the budget."""
+        steps = np.array([h.env_steps[-1] if ok else self.budget for h, ok in zip(self.histories, self.solved)],
+                         dtype=float)
+        return stats.Censored(steps=np.minimum(steps, self.budget), solved=self.solved, budget=self.budget)
+
+    def final_returns(self) -> np.ndarray:
+        """Per seed: the mean return of the last max(16, N) episodes when the run stopped."""
+        return stats.final_returns(self.histories)
+
+
+def ablation(rows: Sequence[tuple[str, dict]] = ABLATION, seeds: Sequence[int] = ABLATION_SEEDS,
+             iterations: int = ABLATION_ITERATIONS, max_env_steps: int = ABLATION_ENV_STEPS,
+             target_return: float = TARGET, base: TrainConfig | None = None,
+             record_steps: Collection[str] = ()) -> list[AblationRow]:
+    """For each (name, fields): ONE train_seeds(base with fields, seeds) call, every seed stopped at
+    target_return, after ``iterations`` gradient steps or after ``max_env_steps`` env steps.
+
+    record_steps: names of rows whose step sizes (StepRecorder) are recorded as row.sizes.
+    Returns one AblationRow per row; a seed whose loss diverged (history.diverged) counts as not solved.
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    base = TrainConfig() if base is None else base
+    seeds = tuple(int(s) for s in seeds)
+    out = []
+    for name, fields in rows:
+        config = replace(base, **fields, iterations=int(iterations), target_return=float(target_return),
+                         max_env_steps=int(max_env_steps))
+        recorder = StepRecorder(seeds) if name in record_steps else None
+        _, histories = train_seeds(config, seeds, progress=False, callback=recorder)
+        out.append(AblationRow(name, dict(fields), config, seeds, histories, int(max_env_steps),
+                               None if recorder is None else recorder.result()))
+    return out
+
+
+def _k(value: float, budget: int) -> str:
+    """Env steps in thousands; a censored value (inf, or at the budget) is '>40k'."""
+    if not math.isfinite(value) or value >= budget:
+        return f">{budget / 1000:.0f}k"
+    return stats.format_k(value)
+
+
+def format_ablation(rows: Sequence[AblationRow]) -> str:
+    """A plain-text table, one line per row: configuration | solved k/n [95 % Wilson interval] |
+    env steps to the target over all seeds (unsolved counted at the budget): median, IQR, 95 %
+    bootstrap interval of the median ('>40k': censored) | final return: median (IQR)."""
+    header = ("configuration", "solved [95 % CI]", "steps to 475: median", "IQR", "95 % CI", "final return")
+    body = []
+    for row in rows:
+        steps = row.steps()
+        q25, q75 = steps.quartiles()
+        lo, hi = steps.interval()
+        b = row.budget
+        solved = stats.format_rate(row.k, row.n) + (f", {row.diverged} diverged" if row.diverged else "")
+        body.append((row.name, solved, _k(steps.median(), b), f"{_k(q25, b)}–{_k(q75, b)}",
+                     f"[{_k(lo, b)}, {_k(hi, b)}]", stats.format_median_iqr(row.final_returns())))
+    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(), "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in body]
+    return "\n".join(lines)
+
+
+@dataclass
+class Comparison:
+    """Row a against row b: the difference of the solve rates (k_a/n_a − k_b/n_b) with its 95 %
+    Newcombe interval; of the censored median steps-to-target and of the median final returns, each
+    with its 95 % bootstrap interval. steps_censored: a median is at the budget, so the steps
+    difference is only a bound and is not reported."""
+
+    a: str
+    b: str
+    rate: tuple[float, float, float]
+    steps: tuple[float, float, float]
+    final: tuple[float, float, float]
+    steps_censored: bool
+
+    @staticmethod
+    def _shown(diff: tuple[float, float, float]) -> int:
+        """+1 if the interval lies above 0, −1 if below, 0 if it contains 0 (no difference shown)."""
+        return 1 if diff[1] > 0 else -1 if diff[2] < 0 else 0
+
+    @property
+    def rate_shown(self) -> int:
+        return self._shown(self.rate)
+
+    @property
+    def steps_shown(self) -> int:
+        return 0 if self.steps_censored else self._shown(self.steps)
+
+    @property
+    def final_shown(self) -> int:
+        return self._shown(self.final)
+
+
+def compare(a: AblationRow, b: AblationRow) -> Comparison:
+    """a − b: solve rate (stats.newcombe_interval), censored median steps and median final return
+    (stats.bootstrap_difference). Taught in notebooks/10_capstone.ipynb."""
+    lo, hi = stats.newcombe_interval(a.k, a.n, b.k, b.n)
+    sa, sb = a.steps(), b.steps()
+    censored = not (math.isfinite(sa.median()) and math.isfinite(sb.median()))
+    return Comparison(a.name, b.name, (a.k / a.n - b.k / b.n, lo, hi), stats.bootstrap_difference(sa.steps, sb.steps),
+                      stats.bootstrap_difference(a.final_returns(), b.final_returns()), censored)
+
+
+def format_comparison(c: Comparison) -> str:
+    """'+ mean baseline − + reward-to-go: solved +0.40 [+0.16, +0.59]; steps …; final return +344 [+200, +420]'."""
+    rate = f"solved {c.rate[0]:+.2f} [{c.rate[1]:+.2f}, {c.rate[2]:+.2f}]"
+    steps = ("steps: a median is censored" if c.steps_censored else
+             f"median steps {c.steps[0] / 1000:+.1f}k [{c.steps[1] / 1000:+.1f}k, {c.steps[2] / 1000:+.1f}k]")
+    final = f"median final return {c.final[0]:+.0f} [{c.final[1]:+.0f}, {c.final[2]:+.0f}]"
+    return f"{c.a}  −  {c.b}:\n    {rate}; {steps}; {final}"
+
+
+# ---------------------------------------------------------------------------------------------
+# bench/peers.py's results (its --json file)
+
+PEERS_JSON = Path(__file__).resolve().parents[2] / "data" / "peers.json"
+"""The peer table's results, shipped with the package: ``bench/peers.py --json pgcourse/data/peers.json`` writes it."""
+
+PEER_LABELS = {"pgcourse": "pgcourse REINFORCE (defaults)", "ppo": "SB3 PPO (zoo)", "a2c": "SB3 A2C (zoo)",
+               "tianshou": "Tianshou Reinforce (test)"}
+
+
+def load_peers(path=None) -> dict | None:
+    """The JSON written by ``bench/peers.py --json FILE`` ({machine, settings, pgcourse_config, results}),
+    or None if the file does not exist. path: default PEERS_JSON, the results installed with the package."""
+    path = PEERS_JSON if path is None else Path(path)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    for key in ("machine", "results"):
+        if key not in data:
+            raise ValueError(f"{path} is not a bench/peers.py --json file: it has no {key!r} key")
+    return data
+
+
+def peer_rows(data: dict) -> list[dict]:
+    """One row per system, in the order the results list them: label, source of the
+    hyperparameters, solved (k/n), and median / min / max of wall seconds and env steps over the
+    solved seeds (as bench/peers.py's table)."""
+    systems = list(dict.fromkeys(r["system"] for r in data["results"]))
+    settings = data.get("settings", {})
+    rows = []
+    for system in systems:
+        runs = [r for r in data["results"] if r["system"] == system]
+        ok = [r for r in runs if r["solved"]]
+        source = settings.get(system, {}).get("source") or settings.get(system, {}).get("config", "")
+        row = {"system": system, "label": PEER_LABELS.get(system, system), "source": source,
+               "solved": len(ok), "n": len(runs)}
+        for key in ("wall_s", "env_steps"):
+            values = [float(r[key]) for r in ok]
+            row[key] = ((statistics.median(values), min(values), max(values)) if values else None)
+        rows.append(row)
+    return rows
+
+
+def _threads(n) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def machine_line(info: dict) -> str:
+    """The machine the benchmark ran on, in bench/peers.py's words."""
+    libs = ", ".join(f"{k} {info[k]}" for k in ("gymnasium", "numpy", "pgcourse", "stable_baselines3", "tianshou")
+                     if k in info)
+    load = "/".join(f"{x:.2f}" for x in info.get("loadavg_start", []))
+    end = info.get("loadavg_end")
+    git = f" (git {info['pgcourse_git']})" if info.get("pgcourse_git") else ""
+    return (f"machine: nproc {info.get('nproc')}, {info.get('cpu')}, python {info.get('python')}, "
+            f"torch {info.get('torch')} ({_threads(info.get('torch_threads'))}), {libs}{git}; load average at "
+            f"start {load}" + (", at end " + "/".join(f"{x:.2f}" for x in end) if end else ""))
+
+
+def peer_table_markdown(data: dict) -> str:
+    """A Markdown table of peer_rows (median (min–max) over the solved seeds), then the machine line."""
+    def cell(stat, spec):
+        if stat is None:
+            return "—"
+        med, lo, hi = stat
+        return f"{med:{spec}} ({lo:{spec}}–{hi:{spec}})"
+
+    seeds = sorted({r["seed"] for r in data["results"]})
+    lines = ["| system | hyperparameters from | solved | wall s, median (min–max) | env steps, median (min–max) |",
+             "|---|---|---|---|---|"]
+    for row in peer_rows(data):
+        lines.append(f"| {row['label']} | {row['source']} | {row['solved']}/{row['n']} | "
+                     f"{cell(row['wall_s'], '.2f')} | {cell(row['env_steps'], ',.0f')} |")
+    criterion = data.get("settings", {}).get("criterion", "mean return of the last 16 finished training episodes >= 475")
+    return ("\n".join(lines) + f"\n\nCartPole-v1, seeds {', '.join(map(str, seeds))}; solved = {criterion}; "
+            f"statistics over the solved seeds.\n\n{machine_line(data['machine'])}")

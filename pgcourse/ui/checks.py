@@ -1,0 +1,130 @@
+"""Exercise checkers: run the reader's function on cases and compare with the reference.
+
+Each checker prints one clear line, ``PASS`` or ``FAIL`` with the first
+mismatch, and returns a ``CheckResult`` (``.passed``) so tests can use it. A
+stub that raises ``NotImplementedError`` (the student edition) or any other
+exception is reported as a failure, never a crash of the notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["CheckResult", "first_mismatch", "check_function", "report", "check_loss"]
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.message}"
+
+    def _ipython_display_(self):
+        """The checker has printed its line already; show nothing more as the cell's result."""
+
+
+def _as_array(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def first_mismatch(got, expected, atol: float = 1e-5, rtol: float = 1e-5) -> str | None:
+    """None if got ≈ expected, else a sentence naming the first differing entry."""
+    got_a, exp_a = _as_array(got), _as_array(expected)
+    if got_a.shape != exp_a.shape:
+        return f"shape {tuple(got_a.shape)}, expected {tuple(exp_a.shape)}"
+    close = np.isclose(got_a, exp_a, atol=atol, rtol=rtol, equal_nan=False)
+    if close.all():
+        return None
+    index = tuple(int(i) for i in np.argwhere(~close)[0])
+    where = f" at index {index}" if index else ""
+    return f"{got_a[index]:.6g}{where}, expected {exp_a[index]:.6g}"
+
+
+def _describe(args, kwargs) -> str:
+    def short(v):
+        if isinstance(v, torch.Tensor):
+            return f"tensor{tuple(v.shape)}" if v.numel() > 6 else f"tensor({v.tolist()})"
+        return repr(v)
+
+    parts = [short(a) for a in args] + [f"{k}={short(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
+
+
+def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
+                   atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True) -> CheckResult:
+    """Compare fn(*args, **kwargs) with reference(*args, **kwargs) on every case; report the first failure."""
+    cases = list(cases)
+    result = None
+    for k, (args, kwargs) in enumerate(cases, start=1):
+        call = f"{name}({_describe(args, kwargs)})"
+        try:
+            got = fn(*args, **kwargs)
+        except NotImplementedError:
+            result = CheckResult(name, False, f"not implemented yet (case {k}: {call} raised NotImplementedError)")
+            break
+        except Exception as err:  # the reader's code may fail in any way; report it, don't crash
+            result = CheckResult(name, False, f"case {k}: {call} raised {type(err).__name__}: {err}")
+            break
+        expected = reference(*args, **kwargs)
+        try:
+            mismatch = first_mismatch(got, expected, atol, rtol)
+        except (TypeError, ValueError) as err:
+            mismatch = f"a value that cannot be compared with a number array ({err})"
+        if mismatch is not None:
+            result = CheckResult(name, False, f"case {k}: {call} returned {mismatch}")
+            break
+    if result is None:
+        result = CheckResult(name, True, f"all {len(cases)} cases match the reference")
+    return report(result, verbose)
+
+
+def report(result: CheckResult, verbose: bool = True) -> CheckResult:
+    """Print the checker's one line (✅ PASS … or ❌ FAIL …) when verbose; return the result."""
+    if verbose:
+        print(("✅ " if result.passed else "❌ ") + repr(result))
+    return result
+
+
+def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
+               atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True) -> CheckResult:
+    """Check a pseudo-loss exercise: fn(logp, weights, *rest, **kwargs) → scalar L, on every case.
+
+    Three things must hold, as for the reference: the value; the gradient with respect to logp
+    (what autodiff sends into the policy); and no gradient into the weights (they are constants
+    of the gradient step, so the loss must use ``weights.detach()``). Reports the first failure.
+    """
+    cases = list(cases)
+    result = check_function(name, fn, reference, cases, atol, rtol, verbose=False)
+    if not result.passed:
+        return report(result, verbose)
+    for k, ((logp, weights, *rest), kwargs) in enumerate(cases, start=1):
+        logp, weights = logp.clone().requires_grad_(True), weights.clone().requires_grad_(True)
+        try:
+            loss = fn(logp, weights, *rest, **kwargs)
+            grad_logp, grad_w = torch.autograd.grad(loss, (logp, weights), allow_unused=True)
+        except Exception as err:  # e.g. the loss was computed outside autograd (.item(), .detach() on logp)
+            return report(CheckResult(name, False, f"case {k}: could not differentiate the loss with respect to "
+                                      f"logp ({type(err).__name__}: {err}); build it from logp with torch "
+                                      "operations, without .item() or .detach() on logp"), verbose)
+        if grad_w is not None and grad_w.abs().max() > 0:
+            return report(CheckResult(name, False, f"case {k}: the loss sends a gradient into the weights; they are "
+                                      "constants of the gradient step: use weights.detach()"), verbose)
+        ref_logp = logp.detach().clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(reference(ref_logp, weights.detach(), *rest, **kwargs), (ref_logp,))
+        mismatch = first_mismatch(torch.zeros_like(expected) if grad_logp is None else grad_logp, expected, atol, rtol)
+        if mismatch is not None:
+            return report(CheckResult(name, False, f"case {k}: ∂{name}/∂logp is {mismatch}"), verbose)
+    return report(CheckResult(name, True, f"all {len(cases)} cases match the reference: the value, the gradient "
+                                          "into logp, and none into the weights"), verbose)
