@@ -1,11 +1,13 @@
-"""REINFORCE, as the seed's algorithm box: sample {τ_i} from π_θ, estimate ∇J, take one step.
+"""REINFORCE, as the notes' algorithm box: sample {τ_i} from π_θ, estimate ∇J, take one step.
 
-    1. sample N trajectories τ_i with the current policy        (sample_batch)
-    2. ĝ = (1/N) Σ_i Σ_t ∇θ log π_θ(a_{i,t}|s_{i,t}) · w_{i,t}   (pg_pseudo_loss + autograd)
-    3. θ ← θ + α ĝ                                               (one optimizer step)
+    1. sample N trajectories τ_i with the current policy        (_sample: one batch per seed)
+    2. ĝ = (1/N) Σ_i Σ_t ∇θ log π_θ(a_{i,t}|s_{i,t}) · w_{i,t}   (weights.py, pg_pseudo_loss + autograd)
+    3. θ ← θ + α ĝ                                               (one optimizer step: _gradient_step)
 
-with weights w = R(τ_i) or Q̂_{i,t}, minus an optional baseline, optionally
-normalised. Taught in notebooks/03_reinforce.ipynb and 09_implementing_policy_gradients.ipynb.
+with weights w = R(τ_i) or Q̂_{i,t}, minus an optional baseline, optionally normalised
+(pgcourse/weights.py). ``train_seeds`` runs this for K seeds at once; each iteration of its loop is
+named steps: sample, stop check, weights and update, value fit, record. ``train`` is its one-seed case.
+Taught in notebooks/03_reinforce.ipynb and 09_implementing_policy_gradients.ipynb.
 """
 
 from __future__ import annotations
@@ -26,22 +28,21 @@ import torch
 from torch import Tensor, nn
 
 from ._validate import check_choice, check_gamma, check_lr, check_positive_int, check_seed
-from .baselines import ValueBaseline, negligible, normalise, time_mean_baseline
-from .returns import reward_to_go
+from .baselines import ValueBaseline
 from .batch import Batch, check_env_id, make_vector_env, rollout
 from .estimators import pg_pseudo_loss
 from .policies import make_policy
 from .stack import PolicyStack, StackedOptimizer, StackedUniform, ValueStack
+from .weights import IMPORTANCE_WEIGHTS, BatchWeights, batch_weights, policy_weights, reuse_weights  # noqa: F401
 
 __all__ = ["WEIGHTS", "BASELINES", "OPTIMIZERS", "IMPORTANCE_WEIGHTS", "TrainConfig", "Callback", "StepHook",
            "SeedCallback", "SeedStepHook", "HISTORY_COLUMNS", "History", "policy_weights", "reuse_weights",
-           "make_optimizer", "single_thread", "batch_seed", "merge_config", "train", "train_seeds", "value_subset",
+           "BatchWeights", "batch_weights", "make_optimizer", "single_thread", "batch_seed", "merge_config", "train", "train_seeds", "value_subset",
            "fit_value"]
 
 WEIGHTS = ("total_return", "reward_to_go")
 BASELINES = ("none", "mean", "value")
 OPTIMIZERS = ("sgd", "adam")
-IMPORTANCE_WEIGHTS = ("per_decision", "first_order")
 
 
 @dataclass
@@ -207,83 +208,6 @@ class History:
                 "final_return": float(self.final_return)}
 
 
-def policy_weights(batch: Batch, config: TrainConfig, values=None) -> Tensor:
-    """w_{i,t}: return or reward-to-go, minus the configured baseline, optionally normalised. (N, T).
-
-    values: V_φ(s_{i,t}) as an (N, T) tensor, or a callable obs -> values (baseline="value").
-    When the baseline removes everything (every trajectory has the same weights, as in a CartPole
-    batch where all N episodes last 500 steps) the weights are exactly 0: what remains is float32
-    rounding of the subtraction (about 1e-5), which normalising or Adam would blow up into a full step.
-    """
-    if config.weights == "total_return":
-        raw = batch.returns(config.gamma)[:, None].expand_as(batch.rew)
-    else:
-        raw = batch.reward_to_go(config.gamma)
-    weights = raw
-    if config.baseline == "mean":
-        if config.weights == "total_return":
-            weights = raw - raw[:, 0].mean()
-        else:
-            weights = raw - time_mean_baseline(raw, batch.mask)
-    elif config.baseline == "value":
-        if values is None:
-            raise ValueError("config.baseline is 'value': pass values = V_φ(s) of shape (N, T)")
-        with torch.no_grad():
-            weights = raw - (values(batch.obs) if callable(values) else values)
-    weights = torch.where(batch.mask, weights, torch.zeros(()))
-    if config.baseline != "none" and negligible(weights, raw, batch.mask):
-        return torch.zeros_like(weights)
-    if config.normalise:
-        weights = normalise(weights, batch.mask)
-    return weights
-
-
-def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old: Tensor,
-                  baseline_values: Tensor | None = None, weighting: str = "per_decision") -> Tensor:
-    """w_{i,t} = Σ_{t'≥t} γ^{t'-t} r_{i,t'} c_{i,t'} − b_{i,t} c_{i,t},  c_{i,t} = Π_{t''≤t} π'(a_{t''}|s_{t''})/π(a_{t''}|s_{t''}).
-
-    Per-decision importance weights for data sampled by π (logp_old) and the current policy π'
-    (logp_new, detached): each reward is re-weighted by the ratio of everything that led to it, the
-    baseline b_{i,t} (config.baseline: 0, the per-step mean b_t of the batch's Q̂, or
-    ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so it stays unbiased. Then
-    normalised as in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
-    multiplied by c). When logp_new = logp_old every c is 1 and this equals
-    ``pgcourse.train.policy_weights(batch, config, baseline_values)`` exactly (same float32 operations).
-    batch: N trajectories; logp_new, logp_old: (N, T). Returns (N, T) float32.
-    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
-    """
-    if config.weights != "reward_to_go":
-        raise ValueError("reuse_weights uses per-decision importance weights, which need weights='reward_to_go' "
-                         f"(got {config.weights!r})")
-    mask = batch.mask
-    check_choice("weighting", weighting, IMPORTANCE_WEIGHTS)
-    log_rho = torch.where(mask, logp_new.detach() - logp_old.detach(), torch.zeros((), dtype=logp_new.dtype))
-    log_c = log_rho.to(torch.float64)
-    if weighting == "per_decision":
-        log_c = log_c.cumsum(1)
-    c = log_c.exp().to(batch.rew.dtype)  # 1.0 exactly where log ρ = 0
-    if not torch.isfinite(c[mask]).all():
-        raise ValueError("the importance weights overflowed: the policy moved too far from the one that sampled "
-                         "the batch; use a smaller lr or fewer steps per batch")
-    rtg = batch.reward_to_go(config.gamma)
-    if weighting == "per_decision":
-        weights = reward_to_go(batch.rew * c, mask, config.gamma)
-    else:  # first order: ρ_t Q̂_t
-        weights = rtg * c
-    if config.baseline == "mean":
-        weights = weights - time_mean_baseline(rtg, mask) * c
-    elif config.baseline == "value":
-        if baseline_values is None:
-            raise ValueError("config.baseline is 'value': pass baseline_values = V_φ(s) of shape (N, T)")
-        weights = weights - baseline_values * c
-    weights = torch.where(mask, weights, torch.zeros(()))
-    if config.baseline != "none" and negligible(weights, rtg, mask):
-        return torch.zeros_like(weights)
-    if config.normalise:
-        weights = normalise(weights, mask)
-    return weights
-
-
 def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
     """torch.optim.Adam or SGD with learning rate lr (for single modules; train uses StackedOptimizer)."""
     check_choice("optimizer", name, OPTIMIZERS)
@@ -351,7 +275,7 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
 
 def train_seeds(config: TrainConfig | None = None, seeds: Iterable[int] = range(10), progress: bool | None = None,
                 callback: SeedCallback | None = None, on_step: SeedStepHook | None = None,
-                **overrides) -> tuple[list[nn.Module], list[History]]:
+                weighting: BatchWeights | None = None, **overrides) -> tuple[list[nn.Module], list[History]]:
     """Train one policy per seed, all at once; returns ``(policies, histories)``, one of each per seed.
 
     Seed s's run is ``config`` with ``seed=s``: its own initial weights, environments, action noise,
@@ -366,6 +290,9 @@ def train_seeds(config: TrainConfig | None = None, seeds: Iterable[int] = range(
     ``history.diverged`` set to the reason (``train`` raises it as a ValueError).
     callback(k, iteration, batch, history, policy) after each of seed k's batches (k indexes seeds);
     on_step(k, iteration, step, batch, logp, logp_old) before each gradient step on seed k's batch.
+    weighting: the weights of each gradient step on a batch (pgcourse/weights.py), the loop's one
+    extension point; default ``batch_weights(config)``: one on-policy step, or ``steps_per_batch``
+    steps with importance-weighted reuse.
     Taught in notebooks/03_reinforce.ipynb.
     """
     config = merge_config(config, overrides)
@@ -373,7 +300,8 @@ def train_seeds(config: TrainConfig | None = None, seeds: Iterable[int] = range(
     if not seeds:
         raise ValueError("seeds must name at least one seed, got none")
     with single_thread():
-        return _train_seeds(config, seeds, progress, callback, on_step)
+        return _train_seeds(config, seeds, progress, callback, on_step,
+                            batch_weights(config) if weighting is None else weighting)
 
 
 def _make_stacks(config: TrainConfig, seeds, envs):
@@ -408,6 +336,10 @@ class _Seeds:
         self.steps[k] += batch.n_steps
         window, target = self.windows[k], self.config.target_return
         return target is not None and len(window) >= 16 and float(np.mean(window)) >= target
+
+    def active(self) -> list[int]:
+        """The seeds still training, in seed order."""
+        return [k for k in range(len(self.seeds)) if self.training[k]]
 
     def over_budget(self, k: int, iteration: int) -> bool:
         budget = self.config.max_env_steps
@@ -451,46 +383,27 @@ def _pad(tensors: list[Tensor], length: int) -> Tensor:
     return torch.stack([torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, length - t.shape[1])) for t in tensors])
 
 
-def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step):
+def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step, weighting: BatchWeights):
+    """The training loop: per iteration, sample → stop check → weights and update → record."""
     start = time.perf_counter()
     envs_cache: dict = {}
     state = _Seeds(config, seeds)
     bar = _progress(config.iterations, progress)
     try:
-        probe = make_vector_env(config.env_id, 1)
-        try:
-            policy, value = _make_stacks(config, seeds, probe)
-        finally:
-            probe.close()
+        policy, value = _initial_stacks(config, seeds)
         optimizer = StackedOptimizer(policy.parameters(), config.optimizer, config.lr)
         value_opt = (StackedOptimizer(value.parameters(), "adam", config.value_lr) if value is not None else None)
         for it in range(config.iterations):
-            active = [k for k in range(len(seeds)) if state.training[k]]
+            active = state.active()
             if not active:
                 break
             batches = _sample(envs_cache, config, policy, active, seeds, it)
             solved = [state.record_returns(k, b) for k, b in zip(active, batches)]
-            losses, norms, entropies = _update(config, policy, value, optimizer, value_opt, active, batches, solved,
-                                               state, it, on_step)
-            for j, (k, batch) in enumerate(zip(active, batches)):
-                history = state.histories[k]
-                rets = batch.returns()
-                n = len(rets)
-                history.append(iteration=it, mean_return=float(rets.mean()),
-                               stderr_return=float(rets.std() / math.sqrt(n)) if n > 1 else 0.0,
-                               recent_return=float(np.mean(state.windows[k])), env_steps=state.steps[k],
-                               wall_s=time.perf_counter() - start, loss=losses[j], grad_norm=norms[j],
-                               entropy=entropies[j])
-                if callback is not None:
-                    callback(k, it, batch, history, policy.module(k))
-                if solved[j]:
-                    history.solved = True
-                if solved[j] or history.diverged or state.over_budget(k, it):
-                    state.training[k] = False
-            if bar is not None:
-                bar.update(1)
-                best = max(state.histories[k].mean_return[-1] for k in active)
-                bar.set_postfix(ret=f"{best:.1f}", seeds=int(state.training.sum()))
+            steps = _update(config, weighting, policy, optimizer, active, batches, solved, state, it, on_step, value)
+            if value is not None:
+                _fit_values(config, value, value_opt, active, batches, solved)
+            _record(state, it, active, batches, solved, steps, time.perf_counter() - start, callback, policy)
+            _show_progress(bar, state, active)
         if bar is not None and bar.n < bar.total:  # finished early: show the bar complete, not failed
             bar.total = bar.n
             bar.refresh()
@@ -502,87 +415,142 @@ def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step):
     return [policy.module(k) for k in range(len(seeds))], state.histories
 
 
-def _update(config, policy, value, optimizer, value_opt, active, batches, solved, state, it, on_step):
-    """The gradient steps on one batch per active seed; returns per-seed loss, ‖∇‖ and entropy lists.
+def _initial_stacks(config: TrainConfig, seeds):
+    probe = make_vector_env(config.env_id, 1)  # for the observation and action spaces
+    try:
+        return _make_stacks(config, seeds, probe)
+    finally:
+        probe.close()
 
-    Step 0 uses ``policy_weights`` (on-policy); steps 1…K−1 of a reused batch use ``reuse_weights``.
-    A seed that reached the target takes no step (the policy kept is the one that sampled the batch),
-    and neither does a seed whose weights are all zero (the batch carries no signal).
+
+@dataclass
+class _StepStats:
+    """What one iteration logs per active seed: the first step's pseudo-loss, ‖∇‖ and mean entropy."""
+
+    losses: list
+    norms: list
+    entropies: list
+
+
+def _record(state: _Seeds, it: int, active, batches, solved, steps: _StepStats, wall_s: float, callback, policy):
+    """One History row per active seed; then the stop rule (solved, diverged or out of budget)."""
+    for j, (k, batch) in enumerate(zip(active, batches)):
+        history = state.histories[k]
+        rets = batch.returns()
+        n = len(rets)
+        history.append(iteration=it, mean_return=float(rets.mean()),
+                       stderr_return=float(rets.std() / math.sqrt(n)) if n > 1 else 0.0,
+                       recent_return=float(np.mean(state.windows[k])), env_steps=state.steps[k],
+                       wall_s=wall_s, loss=steps.losses[j], grad_norm=steps.norms[j], entropy=steps.entropies[j])
+        if callback is not None:
+            callback(k, it, batch, history, policy.module(k))
+        if solved[j]:
+            history.solved = True
+        if solved[j] or history.diverged or state.over_budget(k, it):
+            state.training[k] = False
+
+
+def _show_progress(bar, state: _Seeds, active) -> None:
+    if bar is not None:
+        bar.update(1)
+        best = max(state.histories[k].mean_return[-1] for k in active)
+        bar.set_postfix(ret=f"{best:.1f}", seeds=int(state.training.sum()))
+
+
+def _update(config, weighting: BatchWeights, policy, optimizer, active, batches, solved, state, it, on_step,
+            value=None) -> _StepStats:
+    """``weighting.steps`` gradient steps on one batch per active seed, all seeds in one backward pass.
+
+    Each step: the log-probabilities of every seed's batch (padded to the longest), the weights
+    ``weighting.weights(step, …)`` per seed, the per-seed pseudo-losses, then one optimizer step for
+    the seeds still stepping. A seed that reached the target takes no step (the policy kept is the
+    one that sampled the batch), nor does one whose weights are all zero (the batch carries no
+    signal) or whose loss or gradient is not finite (it stops, ``history.diverged`` says why).
     """
     index = torch.tensor(active)
     length = max(b.horizon for b in batches)
     obs = _pad([b.obs for b in batches], length)
     act = _pad([b.act for b in batches], length)
-    mask = _pad([b.mask for b in batches], length)
     sub = copy.copy(policy)
-    n = len(active)
     with torch.no_grad():
         values = value_subset(value, index)(obs) if value is not None else None
-    losses, norms = [math.nan] * n, [math.nan] * n
+    stats = _StepStats([math.nan] * len(active), [math.nan] * len(active), [])
     stepping = torch.tensor([not s for s in solved])
-    for step in range(config.steps_per_batch):
+    for step in range(weighting.steps):
         sub.params = {name: p[index] for name, p in policy.params.items()}
         if step == 0:
             logp, ent = sub.log_prob_and_entropy(obs, act)
             logp_old = logp.detach()
-            entropies = [float(ent[j, :, :b.horizon][b.mask].mean()) for j, b in enumerate(batches)]
+            stats.entropies = [float(ent[j, :, :b.horizon][b.mask].mean()) for j, b in enumerate(batches)]
         else:
             logp = sub.log_prob(obs, act)
-        weights = []
-        for j, b in enumerate(batches):
-            lp = logp[j, :, :b.horizon].detach()
-            v = None if values is None else values[j, :, :b.horizon]
-            if step == 0:
-                w = policy_weights(b, config, v)
-            else:
-                w = reuse_weights(b, config, lp, logp_old[j, :, :b.horizon], v, config.importance_weights)
-            weights.append(w)
-            if on_step is not None:
-                on_step(active[j], it, step, b, lp, logp_old[j, :, :b.horizon])
+        weights = _step_weights(weighting, step, active, batches, logp, logp_old, values, it, on_step)
         # seed j's pseudo-loss −(1/N) Σ_i Σ_t log π(a_{i,t}|s_{i,t}) w_{i,t}, on its own (N, T_j) batch
         loss_j = torch.stack([pg_pseudo_loss(logp[j, :, :b.horizon], w, b.mask)
                               for j, (b, w) in enumerate(zip(batches, weights))])
-        for j in range(n):
-            if step == 0:
-                losses[j] = float(loss_j[j].detach())
-            if not stepping[j]:
-                continue
-            if not math.isfinite(float(loss_j[j].detach())):
-                state.histories[active[j]].diverged = (
-                    f"training diverged: the loss became {float(loss_j[j].detach())} at iteration {it}"
-                    + (f", step {step}" if config.steps_per_batch > 1 else "")
-                    + f" (lr={config.lr}, optimizer={config.optimizer}); use a smaller lr")
-                stepping[j] = False
+        if step == 0:
+            stats.losses = [float(x) for x in loss_j.detach()]
+        _stop_non_finite(stepping, loss_j.detach(), "loss", state, active, it, step, config, weighting)
         if step == 0:
             # no signal, no step: all-zero weights give a zero gradient, and Adam would still move
-            has_signal = torch.tensor([bool(w.ne(0).any()) for w in weights])
-            for j in range(n):
-                if stepping[j] and not has_signal[j]:
-                    norms[j] = 0.0
-            stepping &= has_signal
+            silent = torch.tensor([not bool(w.ne(0).any()) for w in weights])
+            for j in torch.nonzero(stepping & silent).flatten().tolist():
+                stats.norms[j] = 0.0
+            stepping &= ~silent
         if not bool(stepping.any()):
             break
-        optimizer.zero_grad()
-        torch.where(stepping, loss_j, torch.zeros(())).sum().backward()
-        grads = [p.grad[index].reshape(n, -1) for p in policy.parameters()]
-        norm = torch.linalg.vector_norm(torch.cat(grads, 1), dim=1)
-        for j in range(n):
-            if stepping[j] and not math.isfinite(float(norm[j])):
-                state.histories[active[j]].diverged = (
-                    f"training diverged: the gradient norm became {float(norm[j])} at iteration {it}"
-                    f" (lr={config.lr}); use a smaller lr")
-                stepping[j] = False
-            elif stepping[j] and step == 0:
-                norms[j] = float(norm[j])
-        which = torch.zeros(policy.k, dtype=torch.bool)
-        which[index[stepping]] = True
-        optimizer.step(which)
-    if value is not None:
-        fit = torch.zeros(value.k, dtype=torch.bool)
-        fit[index[torch.tensor([not s for s in solved])]] = True
-        targets = _pad([b.reward_to_go(config.gamma) for b in batches], length)
-        fit_value(value, value_opt, index, fit, obs, targets, mask, config.value_steps)
-    return losses, norms, entropies
+        norm = _gradient_step(policy, optimizer, index, stepping, loss_j, state, active, it, step, config, weighting)
+        if step == 0:
+            for j in torch.nonzero(stepping).flatten().tolist():
+                stats.norms[j] = float(norm[j])
+    return stats
+
+
+def _step_weights(weighting: BatchWeights, step: int, active, batches, logp, logp_old, values, it, on_step):
+    """Every active seed's (N, T_j) weights for this step (and the on_step hook)."""
+    weights = []
+    for j, b in enumerate(batches):
+        lp, lp_old = logp[j, :, :b.horizon].detach(), logp_old[j, :, :b.horizon]
+        weights.append(weighting.weights(step, b, lp, lp_old, None if values is None else values[j, :, :b.horizon]))
+        if on_step is not None:
+            on_step(active[j], it, step, b, lp, lp_old)
+    return weights
+
+
+def _stop_non_finite(stepping: Tensor, values: Tensor, what: str, state, active, it, step, config, weighting):
+    """Seeds whose loss or gradient norm is NaN or infinite stop stepping, with the reason in history.diverged."""
+    for j in torch.nonzero(stepping).flatten().tolist():
+        if not math.isfinite(float(values[j])):
+            where = f"at iteration {it}" + (f", step {step}" if weighting.steps > 1 else "")
+            settings = f"lr={config.lr}" + (f", optimizer={config.optimizer}" if what == "loss" else "")
+            state.histories[active[j]].diverged = (f"training diverged: the {what} became {float(values[j])} "
+                                                   f"{where} ({settings}); use a smaller lr")
+            stepping[j] = False
+
+
+def _gradient_step(policy, optimizer, index, stepping, loss_j, state, active, it, step, config, weighting) -> Tensor:
+    """Backward through the stepping seeds' losses; step those whose gradient is finite. Returns ‖∇‖ per seed."""
+    optimizer.zero_grad()
+    torch.where(stepping, loss_j, torch.zeros(())).sum().backward()
+    grads = [p.grad[index].reshape(len(active), -1) for p in policy.parameters()]
+    norm = torch.linalg.vector_norm(torch.cat(grads, 1), dim=1)
+    _stop_non_finite(stepping, norm, "gradient norm", state, active, it, step, config, weighting)
+    which = torch.zeros(policy.k, dtype=torch.bool)
+    which[index[stepping]] = True
+    optimizer.step(which)
+    return norm
+
+
+def _fit_values(config, value, value_opt, active, batches, solved) -> None:
+    """The value baseline's regression on this iteration's reward-to-go, for the seeds that did not stop."""
+    index = torch.tensor(active)
+    length = max(b.horizon for b in batches)
+    fit = torch.zeros(value.k, dtype=torch.bool)
+    fit[index[torch.tensor([not s for s in solved])]] = True
+    targets = _pad([b.reward_to_go(config.gamma) for b in batches], length)
+    obs = _pad([b.obs for b in batches], length)
+    mask = _pad([b.mask for b in batches], length)
+    fit_value(value, value_opt, index, fit, obs, targets, mask, config.value_steps)
 
 
 def value_subset(value: ValueStack, index: Tensor):

@@ -35,7 +35,7 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """Every pgcourse module the code imports (anywhere in it, also inside functions), as dotted names.
     ``from pkg import name`` counts as pkg.name when that is a module, else as pkg."""
     found = set()
-    for node in ast.walk(tree):
+    for node in _executed(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -49,6 +49,19 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
                 sub = f"{target}.{alias.name}"
                 found.add(sub if _exists(sub) else target)
     return {m for m in found if m == "pgcourse" or m.startswith("pgcourse.")}
+
+
+def _executed(tree: ast.AST):
+    """Every node that runs on import or call: all of them except the bodies of ``if TYPE_CHECKING:``
+    (annotations only; such an import may point back up, as weights.py's TrainConfig does)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
 
 
 def _exists(module: str) -> bool:
@@ -139,7 +152,8 @@ def test_the_rule_is_checked_on_real_imports():
     panel = "pgcourse.lessons.nb10_capstone.panel"
     assert {"pgcourse.train", "pgcourse.ui.panel", "pgcourse.stats"} <= GRAPH[panel]
     assert layer(panel) == "lessons.nb10_capstone" and not allowed("core", "lessons.nb10_capstone")
-    tree = ast.parse("def f():\n    from ..lessons.nb03_reinforce import measure\n")
+    tree = ast.parse("def f():\n    from ..lessons.nb03_reinforce import measure\n"
+                     "if TYPE_CHECKING:\n    from .train import TrainConfig\n")
     assert imported_modules(tree, "pgcourse.ui.panel", False) == {"pgcourse.lessons.nb03_reinforce.measure"}
 
 

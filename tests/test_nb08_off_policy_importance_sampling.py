@@ -21,7 +21,7 @@ from pgcourse.lessons.nb08_off_policy_importance_sampling.measure import (first_
 from pgcourse.policies import make_policy
 from pgcourse.returns import reward_to_go
 from pgcourse.stats import bootstrap_difference, final_returns, newcombe_interval
-from pgcourse.train import policy_weights
+from pgcourse.weights import policy_weights
 from pgcourse.lessons.nb08_off_policy_importance_sampling.panel import (make_off_policy_problem, off_policy_comparison,
                                                             off_policy_panel)
 

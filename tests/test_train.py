@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pgcourse import TrainConfig, train
-from pgcourse.train import policy_weights
+from pgcourse.weights import policy_weights
 from pgcourse.batch import Batch
 
 

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_same_history
 from pgcourse import Batch, TrainConfig, normalise, train, train_seeds
 from pgcourse.baselines import negligible
 from pgcourse.policies import make_policy
 from pgcourse.stack import PolicyStack, StackedOptimizer, UniformStream
-from pgcourse.train import batch_seed, policy_weights
+from pgcourse.train import batch_seed
+from pgcourse.weights import policy_weights
 
 from helpers import assert_same_history
 
@@ -258,3 +260,40 @@ def test_cartpole_action_check_is_the_same_check():
     with pytest.raises(AssertionError):
         env.step(np.array([0, 1, 2, 0]))
     env.close()
+
+
+def test_weighting_is_the_loops_extension_point():
+    """train_seeds asks its BatchWeights for every step's weights: the default is batch_weights(config),
+    and a weighting of its own changes what the loop does without any flag in the loop."""
+    from pgcourse.weights import BatchWeights, ReuseWeights, batch_weights
+
+    config = TrainConfig(iterations=3, n_traj=4)
+    assert type(batch_weights(config)) is BatchWeights and batch_weights(config).steps == 1
+    reuse = batch_weights(TrainConfig(steps_per_batch=3))
+    assert isinstance(reuse, ReuseWeights) and reuse.steps == 3
+
+    _, default = train_seeds(config, [0, 1], progress=False)
+    _, explicit = train_seeds(config, [0, 1], progress=False, weighting=batch_weights(config))
+    for a, b in zip(default, explicit):
+        assert_same_history(a, b)
+
+    calls = []
+
+    class Silent(BatchWeights):
+        """Two steps per batch, both with zero weights: no signal, so no step is taken."""
+        steps = 2
+
+        def weights(self, step, batch, logp, logp_old, values):
+            calls.append(step)
+            return torch.zeros_like(batch.rew)
+
+    policies, histories = train_seeds(config, [0, 1], progress=False, weighting=Silent(config))
+    from pgcourse.train import _initial_stacks
+
+    start_stack, _ = _initial_stacks(config, [0, 1])      # the weights each seed starts from
+    initial = [start_stack.module(k) for k in range(2)]
+    assert calls == [0, 0] * 3                       # step 0 only: a silent batch ends the batch's steps
+    assert all(h.grad_norm == [0.0, 0.0, 0.0] for h in histories)
+    for trained, start in zip(policies, initial):
+        for p, q in zip(trained.parameters(), start.parameters()):
+            assert torch.equal(p, q)
