@@ -17,4 +17,14 @@ from .tabular import TabularMDP, TabularSoftmaxPolicy, tabular_gradient_samples
 from .train import History, TrainConfig, batch_seed, train, train_seeds
 from .stats import bootstrap_interval, median_iqr, steps_to_target, wilson_interval
 
+__all__ = ["ValueBaseline", "mean_baseline", "normalise", "time_mean_baseline", "optimal_baseline",
+           "optimal_baseline_from_samples", "optimal_scalar_baseline", "subtract_baseline", "Batch",
+           "make_vector_env", "sample_batch", "pg_pseudo_loss", "GradientSummary", "compare_to_exact",
+           "gradient_samples", "n_params", "trajectory_scores", "effective_sample_size", "first_order_is_weights",
+           "log_ratios", "per_decision_is_weights", "seed_causal_is_weights", "trajectory_is_weights",
+           "trajectory_ratio", "ESTIMATORS", "LabContext", "compare_estimators", "format_summaries", "make_lab",
+           "CategoricalPolicy", "GaussianPolicy", "make_policy", "reward_to_go", "total_return", "TabularMDP",
+           "TabularSoftmaxPolicy", "tabular_gradient_samples", "History", "TrainConfig", "batch_seed", "train",
+           "train_seeds", "bootstrap_interval", "median_iqr", "steps_to_target", "wilson_interval"]
+
 __version__ = "0.1.0"

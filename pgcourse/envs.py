@@ -34,7 +34,7 @@ from torch import Tensor
 
 __all__ = ["VECTOR_ENVS", "register_vector", "vector_spec", "CourseCartPoleVectorEnv", "PendulumVectorEnv",
            "block_size", "NO_VELOCITY_ID", "FRAME_STACK_ID", "FRAME_DIFF_ID", "ENV_IDS", "hide_velocities",
-           "stack_two_frames", "frame_difference"]
+           "stack_two_frames", "frame_difference", "register"]
 
 VECTOR_ENVS: dict[str, str] = {
     "CartPole-v1": "pgcourse.envs:CourseCartPoleVectorEnv",

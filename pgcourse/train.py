@@ -16,136 +16,35 @@ import collections
 import contextlib
 import copy
 import csv
-import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._validate import check_choice, check_gamma, check_lr, check_positive_int, check_seed
+from ._validate import check_choice, check_seed
 from .baselines import ValueBaseline
-from .batch import Batch, check_env_id, make_vector_env, rollout
+from .batch import Batch, make_vector_env, rollout
+from .config import OPTIMIZERS, TrainConfig, merge_config
 from .estimators import pg_pseudo_loss
 from .policies import make_policy
 from .stack import PolicyStack, StackedOptimizer, StackedUniform, ValueStack
-from .weights import IMPORTANCE_WEIGHTS, BatchWeights, batch_weights, policy_weights, reuse_weights  # noqa: F401
+from .weights import BatchWeights, batch_weights
 
-__all__ = ["WEIGHTS", "BASELINES", "OPTIMIZERS", "IMPORTANCE_WEIGHTS", "TrainConfig", "Callback", "StepHook",
-           "SeedCallback", "SeedStepHook", "HISTORY_COLUMNS", "History", "policy_weights", "reuse_weights",
-           "BatchWeights", "batch_weights", "make_optimizer", "single_thread", "batch_seed", "merge_config", "train", "train_seeds", "value_subset",
+__all__ = ["TrainConfig", "merge_config", "Callback", "StepHook",
+           "SeedCallback", "SeedStepHook", "HISTORY_COLUMNS", "History",
+           "make_optimizer", "single_thread", "batch_seed", "train", "train_seeds", "value_subset",
            "fit_value"]
-
-WEIGHTS = ("total_return", "reward_to_go")
-BASELINES = ("none", "mean", "value")
-OPTIMIZERS = ("sgd", "adam")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run. On one machine the same config and seed give the same
-    run; on another CPU the rounding differs and a CartPole run drifts apart (notebooks/00_welcome.ipynb).
-
-    The defaults are plain on-policy REINFORCE with one gradient step per batch, tuned for CartPole-v1
-    by measurement (bench/sweep_defaults.py), then re-measured with ``train_seeds`` over seeds 0–19
-    (target 475): 20/20 solved, a median of 25.5k env steps (IQR 21.6k–36.2k, at most 43k), and
-    20/20 again under ATEN_CPU_CAPABILITY=default. A smaller batch with a larger step wins on sample
-    efficiency; lr 0.04 is the largest step that never collapsed in the sweep.
-    """
-
-    env_id: str = "CartPole-v1"
-    """A registered gymnasium environment id."""
-    weights: str = "reward_to_go"
-    """What multiplies ∇ log π_θ(a_t|s_t): "total_return" R(τ) (the original REINFORCE) or
-    "reward_to_go" Q̂_t = Σ_{t'≥t} γ^{t'-t} r_{t'} (causality, notebook 06)."""
-    baseline: str = "mean"
-    """Subtracted from the weights: "none"; "mean" (the batch's mean R(τ), or for reward-to-go the
-    mean Q̂_t over trajectories at each t); "value" (a learned V_φ(s_t), notebook 07)."""
-    normalise: bool = True
-    """Rescale the weights to mean 0 and standard deviation 1 over the batch's steps."""
-    n_traj: int = 8
-    """N, the batch size: trajectories sampled per gradient step."""
-    lr: float = 0.04
-    """Learning rate α of the policy's optimizer."""
-    optimizer: str = "adam"
-    """"sgd" (θ ← θ + α ĝ) or "adam" (per-parameter step sizes, notebook 09)."""
-    gamma: float = 0.995
-    """Discount γ in [0, 1] used in the weights (1 = the notes' undiscounted sum)."""
-    hidden: tuple[int, ...] = (64,)
-    """Hidden layer sizes of the policy (and of the value baseline)."""
-    iterations: int = 100
-    """Maximum number of gradient steps (batches)."""
-    seed: int = 0
-    """Seeds the policy's initial weights, the environments and the action noise."""
-    target_return: float | None = None
-    """Stop as soon as the mean return of the last max(16, N) finished episodes reaches this;
-    the policy kept is the one that produced the newest of them (checked before updating)."""
-    policy: str = "auto"
-    """"auto" (Categorical for discrete actions, Gaussian for continuous), "categorical" or "gaussian"."""
-    log_std_init: float = 0.0
-    """Initial log σ of a Gaussian policy."""
-    value_lr: float = 0.01
-    """Learning rate of the value baseline (baseline="value")."""
-    value_steps: int = 5
-    """Adam steps per batch fitting the value baseline."""
-    steps_per_batch: int = 1
-    """K, gradient steps per batch. 1 is plain on-policy REINFORCE (the default); K > 1 reuses each
-    batch, weighting steps 2…K with importance weights against the policy that sampled it (notebook 08)."""
-    importance_weights: str = "per_decision"
-    """How steps 2…K of a reused batch are weighted: "per_decision" (unbiased) or "first_order"
-    (ρ_t · Q̂_t, biased unless the policy barely moved)."""
-    max_env_steps: int | None = None
-    """Also stop after the batch that brings the environment steps to at least this (None: no budget)."""
-
-    def __post_init__(self):
-        self.hidden = tuple(int(h) for h in self.hidden)
-        self.validate()
-
-    def validate(self) -> "TrainConfig":
-        """Raise ValueError naming the bad value and what is allowed."""
-        check_env_id(self.env_id)
-        check_choice("weights", self.weights, WEIGHTS)
-        check_choice("baseline", self.baseline, BASELINES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("policy", self.policy, ("auto", "categorical", "gaussian"))
-        check_positive_int("n_traj", self.n_traj)
-        check_positive_int("iterations", self.iterations)
-        check_positive_int("steps_per_batch", self.steps_per_batch)
-        check_choice("importance_weights", self.importance_weights, IMPORTANCE_WEIGHTS)
-        if self.steps_per_batch > 1 and self.weights != "reward_to_go":
-            raise ValueError(f"steps_per_batch={self.steps_per_batch} reuses batches with per-decision importance "
-                             f"weights, which need weights='reward_to_go' (got {self.weights!r})")
-        if self.max_env_steps is not None:
-            check_positive_int("max_env_steps", self.max_env_steps)
-        check_lr(self.lr)
-        check_lr(self.value_lr)
-        check_gamma(self.gamma)
-        if any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be ≥ 1, got {self.hidden}")
-        if self.target_return is not None and not math.isfinite(float(self.target_return)):
-            raise ValueError(f"target_return must be a finite number or None, got {self.target_return!r}")
-        return self
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; allowed: {sorted(known)}")
-        return cls(**data)
-
 
 Callback = Callable[[int, Batch, "History", nn.Module], None]
 """train's callback(iteration, batch, history, policy): after each batch's update."""
 StepHook = Callable[[int, int, Batch, Tensor, Tensor], None]
-"""train's on_step(iteration, step, batch, logp, logp_old): before each gradient step on a batch."""
+"""train's on_step(iteration, step, batch, logp, logp_old): at each of a batch's gradient steps, before
+the step (also when the step is then not taken: target reached, all-zero weights)."""
 SeedCallback = Callable[[int, int, Batch, "History", nn.Module], None]
 """train_seeds' callback(k, iteration, batch, history, policy); k indexes the seeds."""
 SeedStepHook = Callable[[int, int, int, Batch, Tensor, Tensor], None]
@@ -160,8 +59,9 @@ HISTORY_COLUMNS = ("iteration", "mean_return", "stderr_return", "recent_return",
 class History:
     """One row per iteration: the batch's mean return ± standard error, the mean return of the
     last max(16, N) finished episodes (the stopping rule's statistic), cumulative env steps and
-    wall seconds, the pseudo-loss, the gradient norm (NaN when no step was taken) and the
-    policy's mean entropy."""
+    wall seconds, the pseudo-loss, the gradient norm (NaN when no step was taken because the
+    target was reached or the loss diverged; 0.0 when the weights were all zero, so the batch
+    carried no signal and no step was taken) and the policy's mean entropy."""
 
     iteration: list[int] = field(default_factory=list)
     mean_return: list[float] = field(default_factory=list)
@@ -245,29 +145,24 @@ def batch_seed(seed: int, iteration: int) -> int:
     return int(np.random.SeedSequence(int(seed), spawn_key=(int(iteration),)).generate_state(1)[0])
 
 
-def merge_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
-    """``config`` with ``overrides`` applied (TrainConfig(**overrides) when config is None), validated."""
-    if config is None:
-        return TrainConfig(**overrides)
-    return TrainConfig.from_dict({**asdict(config), **overrides}) if overrides else config.validate()
-
-
 def train(config: TrainConfig | None = None, progress: bool | None = None, callback: Callback | None = None,
-          on_step: StepHook | None = None, **overrides) -> tuple[nn.Module, History]:
+          on_step: StepHook | None = None, weighting: BatchWeights | None = None,
+          **overrides) -> tuple[nn.Module, History]:
     """Train a policy with REINFORCE; returns ``(policy, history)``.
 
     ``train(TrainConfig(n_traj=32))`` or ``train(n_traj=32)``. This is ``train_seeds`` with the one
     seed ``config.seed``: the same code trains one seed or many. progress: a tqdm bar
     (None = auto: shown in notebooks and terminals). callback(iteration, batch, history, policy)
     is called after each batch (after the update); on_step(iteration, step, batch, logp, logp_old) before
-    each of the steps_per_batch gradient steps on a batch (logp_old: the sampling policy's log-probabilities, detached).
+    each of the batch's gradient steps (logp_old: the sampling policy's log-probabilities, detached).
+    weighting: the weights of each gradient step (pgcourse/weights.py; default ``batch_weights(config)``).
     Raises ValueError for a bad config and when the loss becomes NaN or infinite (lower the learning rate).
     """
     config = merge_config(config, overrides)
     policies, histories = train_seeds(
         config, [config.seed], progress=progress,
         callback=None if callback is None else (lambda k, *args: callback(*args)),
-        on_step=None if on_step is None else (lambda k, *args: on_step(*args)))
+        on_step=None if on_step is None else (lambda k, *args: on_step(*args)), weighting=weighting)
     if histories[0].diverged:
         raise ValueError(histories[0].diverged)
     return policies[0], histories[0]
@@ -384,7 +279,7 @@ def _pad(tensors: list[Tensor], length: int) -> Tensor:
 
 
 def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step, weighting: BatchWeights):
-    """The training loop: per iteration, sample → stop check → weights and update → record."""
+    """The training loop: per iteration, sample → stop check → weights and update → value fit → record."""
     start = time.perf_counter()
     envs_cache: dict = {}
     state = _Seeds(config, seeds)
@@ -398,7 +293,7 @@ def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step, weight
             if not active:
                 break
             batches = _sample(envs_cache, config, policy, active, seeds, it)
-            solved = [state.record_returns(k, b) for k, b in zip(active, batches)]
+            solved = [state.record_returns(k, b) for k, b in zip(active, batches)]  # the stop check
             steps = _update(config, weighting, policy, optimizer, active, batches, solved, state, it, on_step, value)
             if value is not None:
                 _fit_values(config, value, value_opt, active, batches, solved)

@@ -12,23 +12,16 @@ trainer asks for them: the training loop's one extension point.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
 from ._validate import check_choice
 from .baselines import negligible, normalise, time_mean_baseline
 from .batch import Batch
+from .config import IMPORTANCE_WEIGHTS, TrainConfig
 from .returns import reward_to_go
 
-if TYPE_CHECKING:  # train.py imports this module
-    from .train import TrainConfig
-
-__all__ = ["IMPORTANCE_WEIGHTS", "policy_weights", "reuse_weights", "BatchWeights", "ReuseWeights", "batch_weights"]
-
-IMPORTANCE_WEIGHTS = ("per_decision", "first_order")
-
+__all__ = ["policy_weights", "reuse_weights", "BatchWeights", "ReuseWeights", "batch_weights"]
 
 def policy_weights(batch: Batch, config: TrainConfig, values=None) -> Tensor:
     """w_{i,t}: return or reward-to-go, minus the configured baseline, optionally normalised. (N, T).
@@ -71,7 +64,7 @@ def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old:
     ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so it stays unbiased. Then
     normalised as in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
     multiplied by c). When logp_new = logp_old every c is 1 and this equals
-    ``pgcourse.train.policy_weights(batch, config, baseline_values)`` exactly (same float32 operations).
+    ``policy_weights(batch, config, baseline_values)`` exactly (same float32 operations).
     batch: N trajectories; logp_new, logp_old: (N, T). Returns (N, T) float32.
     Taught in notebooks/08_off_policy_importance_sampling.ipynb.
     """

@@ -11,6 +11,8 @@ Nothing here names a notebook: a new notebook is checked as it is added.
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -35,7 +37,7 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """Every pgcourse module the code imports (anywhere in it, also inside functions), as dotted names.
     ``from pkg import name`` counts as pkg.name when that is a module, else as pkg."""
     found = set()
-    for node in _executed(tree):
+    for node in ast.walk(tree):  # everywhere: in functions, and under `if TYPE_CHECKING:` too
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -48,20 +50,10 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
                 found.add(sub if _exists(sub) else target)
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
+              in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+            found.add(str(node.args[0].value))  # importlib.import_module("pgcourse.…"), __import__("pgcourse.…")
     return {m for m in found if m == "pgcourse" or m.startswith("pgcourse.")}
-
-
-def _executed(tree: ast.AST):
-    """Every node that runs on import or call: all of them except the bodies of ``if TYPE_CHECKING:``
-    (annotations only; such an import may point back up, as weights.py's TrainConfig does)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
-            stack.extend(node.orelse)
-            continue
-        stack.extend(ast.iter_child_nodes(node))
 
 
 def _exists(module: str) -> bool:
@@ -153,14 +145,40 @@ def test_the_rule_is_checked_on_real_imports():
     assert {"pgcourse.train", "pgcourse.ui.panel", "pgcourse.stats"} <= GRAPH[panel]
     assert layer(panel) == "lessons.nb10_capstone" and not allowed("core", "lessons.nb10_capstone")
     tree = ast.parse("def f():\n    from ..lessons.nb03_reinforce import measure\n"
-                     "if TYPE_CHECKING:\n    from .train import TrainConfig\n")
-    assert imported_modules(tree, "pgcourse.ui.panel", False) == {"pgcourse.lessons.nb03_reinforce.measure"}
+                     "if TYPE_CHECKING:\n    from ..lessons.nb06_causality_reward_to_go import panel\n"
+                     "importlib.import_module('pgcourse.lessons.nb07_baselines.panel')\n")
+    assert imported_modules(tree, "pgcourse.ui.panel", False) == {"pgcourse.lessons.nb03_reinforce.measure",
+                                                                  "pgcourse.lessons.nb06_causality_reward_to_go.panel",
+                                                                  "pgcourse.lessons.nb07_baselines.panel"}
 
 
-@pytest.mark.parametrize("module", sorted(m for m, p in MODULES.items() if not p.name.startswith("_")))
+@pytest.mark.parametrize("module", sorted(m for m, p in MODULES.items()
+                                          if not p.stem.startswith("_") or m == "pgcourse"))
 def test_public_modules_declare_all_and_define_every_name_in_it(module):
     mod = importlib.import_module(module)
     names = getattr(mod, "__all__", None)
     assert names, f"{module} declares __all__"
     assert len(set(names)) == len(names), f"{module}.__all__ lists a name twice"
     assert [n for n in names if not hasattr(mod, n)] == [], f"{module}.__all__ names what it does not define"
+
+
+@pytest.mark.parametrize("importer, imported, ok", [
+    ("core", "core", True), ("core", "ui", False), ("core", "lessons.nb03_reinforce", False),
+    ("ui", "core", True), ("ui", "lessons.nb03_reinforce", False),
+    ("lessons.nb03_reinforce", "core", True), ("lessons.nb03_reinforce", "ui", True),
+    ("lessons.nb03_reinforce", "lessons.nb03_reinforce", True), ("lessons.nb03_reinforce", "lessons.nb07_baselines", False),
+    ("lessons.nb03_reinforce", "lessons", False),
+])
+def test_the_rule_table(importer, imported, ok):
+    assert allowed(importer, imported) is ok
+
+
+def test_importing_the_core_and_ui_loads_no_lesson():
+    """At run time too: every core and ui module imported in a fresh interpreter pulls in no lesson."""
+    modules = sorted(m for m in MODULES if layer(m) in ("core", "ui") and m != "pgcourse.__main__")
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pgcourse.lessons')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -19,8 +19,7 @@ from pgcourse.lessons.nb09_implementing_policy_gradients.measure import (PANEL_S
                                                     SeedRuns, gradient_noise, gradient_noise_seeds,
                                                     gradient_norm_trend, learning_rate_grid,
                                                     loss_return_correlations, one_step_change, policies_after,
-                                                    policy_after, seeds_panel_config, train_seeds_panel,
-                                                    train_within)
+                                                    policy_after, seeds_panel_config, train_seeds_panel)
 from pgcourse.stats import median_iqr
 from pgcourse.train import History
 from pgcourse.lessons.nb09_implementing_policy_gradients.panel import implementing_panel, train_curves
@@ -90,27 +89,6 @@ def test_seed_pg_loss_checker(capsys):
 
 # ---------------------------------------------------------------------------------------------
 # package functions
-
-
-def test_train_within_equals_train_with_that_many_iterations():
-    config = TrainConfig(seed=3, n_traj=4, iterations=50, target_return=None)
-    policy, history = train_within(config, max_env_steps=1500)
-    assert not history.solved and history.env_steps[-1] >= 1500 and history.env_steps[-2] < 1500
-    direct_policy, direct = train(replace(config, iterations=len(history)), progress=False)
-    assert_same_history(history, direct)
-    for p, q in zip(policy.parameters(), direct_policy.parameters()):
-        assert torch.equal(p, q)
-
-
-def test_train_within_leaves_a_solved_run_alone():
-    config = TrainConfig(target_return=60.0, iterations=40)
-    _, runs = train_seeds(config, range(5), progress=False)
-    seed = next(s for s, h in zip(range(5), runs) if h.solved)     # a return of 60 is reached on (almost) any seed
-    _, direct = train(replace(config, seed=seed), progress=False)
-    assert direct.solved
-    _, history = train_within(replace(config, seed=seed), max_env_steps=direct.env_steps[-1])  # ends where it solves
-    assert history.solved
-    assert_same_history(history, direct)
 
 
 def test_one_step_change_oracles():

@@ -269,7 +269,7 @@ def test_config_checker_passes_the_defaults_and_fails_the_plainest_config(capsys
 @pytest.mark.claims
 @pytest.mark.slow
 def test_the_defaults_solve_within_the_checkers_budget_on_most_of_30_seeds():
-    """checks/capstone.py: TrainConfig() reaches 475 within 50k env steps on 29 of seeds 0–29 here;
+    """lessons/nb10_capstone/checks.py: TrainConfig() reaches 475 within 50k env steps on 29 of seeds 0–29 here;
     on any CPU at least 26, which makes '4 of 6' a safe verdict for it."""
     _, histories = train_seeds(TrainConfig(target_return=475.0, max_env_steps=CONFIG_ENV_STEPS), range(30),
                                progress=False)

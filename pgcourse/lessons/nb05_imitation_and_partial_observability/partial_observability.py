@@ -29,20 +29,13 @@ import gymnasium as gym
 import torch
 from torch import Tensor
 
-from pgcourse.envs import (NO_VELOCITY_ID, FRAME_STACK_ID, FRAME_DIFF_ID, TAU, POSITIONS, ENV_IDS, hide_velocities,
-                           stack_two_frames, frame_difference, HideVelocities, StackTwoFrames, FrameDifference,
-                           HideVelocitiesVector, StackTwoFramesVector, FrameDifferenceVector,
-                           make_cartpole_no_velocity, make_cartpole_frame_stack, make_cartpole_frame_diff,
-                           make_cartpole_no_velocity_vector, make_cartpole_frame_stack_vector,
-                           make_cartpole_frame_diff_vector, register)
+from pgcourse.envs import (ENV_IDS, FRAME_DIFF_ID, FRAME_STACK_ID, NO_VELOCITY_ID, frame_difference,  # noqa: F401
+                           hide_velocities, register, stack_two_frames)  # the environments live in the core
 from pgcourse.tabular import TabularMDP, tabular_gradient_samples
 
-__all__ = ["NO_VELOCITY_ID", "FRAME_STACK_ID", "FRAME_DIFF_ID", "TAU", "POSITIONS", "ENV_IDS", "hide_velocities",
-           "stack_two_frames", "frame_difference", "HideVelocities", "StackTwoFrames", "FrameDifference",
-           "HideVelocitiesVector", "StackTwoFramesVector", "FrameDifferenceVector", "make_cartpole_no_velocity",
-           "make_cartpole_frame_stack", "make_cartpole_frame_diff", "make_cartpole_no_velocity_vector",
-           "make_cartpole_frame_stack_vector", "make_cartpole_frame_diff_vector", "register", "observation_logits",
-           "observed_gradient", "observed_gradient_samples", "learning_curves", "stepping_cost"]
+__all__ = ["NO_VELOCITY_ID", "FRAME_STACK_ID", "FRAME_DIFF_ID", "ENV_IDS", "hide_velocities", "stack_two_frames",
+           "frame_difference", "register", "observation_logits", "observed_gradient", "observed_gradient_samples",
+           "learning_curves", "stepping_cost"]
 
 
 # --- a partially observed tabular MDP: the policy sees o = obs_of_state[s], not s -----------------

@@ -45,7 +45,7 @@ class Enumeration:
 def trajectory_table(mdp: TabularMDP, logits, max_trajectories: int = 200_000) -> Enumeration:
     """{(p_θ(τ), R(τ), g(τ))} for every τ = (s_1, a_1, …, s_T, a_T)   (exact expectations: E_τ[f] = Σ_τ p_θ(τ) f(τ)).
 
-    Built on notebook 01's ``enumerate_trajectories`` and ``trajectory_log_prob``; the scores are the
+    Built on ``tabular.enumerate_trajectories`` and ``trajectory_log_prob`` (notebook 01); the scores are the
     closed-form softmax ones (``tabular_gradient_samples`` with weight 1). There are (S·A)^T trajectories;
     raises ValueError above max_trajectories (use a smaller MDP or horizon). Impossible ones get p = 0.
     logits: (S, A). Returns an Enumeration (M,), (M,), (M, S·A), float64.

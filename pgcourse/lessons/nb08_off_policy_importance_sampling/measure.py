@@ -23,12 +23,12 @@ import torch
 from torch import Tensor
 
 from pgcourse._validate import check_choice, check_mask, check_positive_int
+from pgcourse.config import IMPORTANCE_WEIGHTS as WEIGHTINGS
 from pgcourse.importance import effective_sample_size, log_ratios
 from pgcourse.returns import reward_to_go
 from pgcourse.tabular import TabularMDP
-from pgcourse.train import IMPORTANCE_WEIGHTS as WEIGHTINGS
 from pgcourse.train import History, TrainConfig, merge_config, train_seeds
-from pgcourse.weights import reuse_weights
+from pgcourse.weights import reuse_weights  # noqa: F401  (notebook 08 teaches it; it lives in the core)
 
 __all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
            "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse", "train_reuse_seeds"]

@@ -22,19 +22,15 @@ from pgcourse._validate import check_positive_int, check_seed
 from pgcourse.batch import make_vector_env, sample_batch
 from pgcourse.estimators import gradient_samples
 from pgcourse.stats import Censored, format_median_iqr, median_iqr, steps_to_target
-from pgcourse.train import History, TrainConfig, make_optimizer, train, train_seeds
+from pgcourse.train import TrainConfig, make_optimizer, train_seeds
 
-__all__ = ["PANEL_TARGET", "PANEL_ITERATIONS", "PANEL_ENV_STEPS", "PANEL_SEEDS", "SEEDS_PANEL_ITERATIONS",
-           "SEEDS_PANEL_ENV_STEPS", "train_within", "panel_config", "Run", "train_panel", "SeedRuns",
+__all__ = ["PANEL_TARGET", "PANEL_SEEDS", "SEEDS_PANEL_ITERATIONS",
+           "SEEDS_PANEL_ENV_STEPS", "SeedRuns",
            "seeds_panel_config", "train_seeds_panel", "policies_after", "policy_after", "loss_return_correlations",
            "gradient_norm_trend", "one_step_change", "GradientNoise", "reward_to_go_samples", "gradient_noise",
            "gradient_noise_seeds", "GridCell", "learning_rate_grid"]
 
-# One-seed panel runs (train_panel, used by notebook 10): stop at the target, after PANEL_ITERATIONS
-# gradient steps or after PANEL_ENV_STEPS environment steps, whichever comes first.
 PANEL_TARGET = 475.0
-PANEL_ITERATIONS = 150
-PANEL_ENV_STEPS = 75_000
 
 # Notebook 09's panel trains PANEL_SEEDS at once (train_seeds_panel), each stopped at the target,
 # after SEEDS_PANEL_ITERATIONS gradient steps or after SEEDS_PANEL_ENV_STEPS environment steps: at the
@@ -43,43 +39,6 @@ PANEL_ENV_STEPS = 75_000
 PANEL_SEEDS = (0, 1, 2, 3, 4)
 SEEDS_PANEL_ITERATIONS = 60
 SEEDS_PANEL_ENV_STEPS = 15_000
-
-
-def train_within(config: TrainConfig, max_env_steps: int | None = None, progress: bool | None = False):
-    """train(config), stopped after the first batch that brings the env steps to ≥ max_env_steps.
-
-    Returns ``(policy, history)`` like ``train`` (it is ``train`` with ``config.max_env_steps``). A run
-    stopped by the budget is exactly ``train(config, iterations=len(history))`` (same policy, same
-    History except wall_s): the budget is checked after the update. history.solved says whether
-    config.target_return was reached first. max_env_steps None: no budget.
-    Taught in notebooks/09_implementing_policy_gradients.ipynb and 10_capstone.ipynb.
-    """
-    if max_env_steps is not None:
-        max_env_steps = check_positive_int("max_env_steps", max_env_steps)
-    return train(replace(config, max_env_steps=max_env_steps), progress=progress)
-
-
-def panel_config(n_traj: int, lr: float, optimizer: str, seed: int = 0, **fields) -> TrainConfig:
-    """TrainConfig() defaults with the panel's N, α, optimizer, target 475 and the iteration cap."""
-    return TrainConfig(n_traj=int(n_traj), lr=float(lr), optimizer=optimizer, seed=int(seed),
-                       target_return=PANEL_TARGET, iterations=PANEL_ITERATIONS, **fields)
-
-
-@dataclass
-class Run:
-    """One training run of a panel: the config it used and its History."""
-
-    config: TrainConfig
-    history: History
-
-
-def train_panel(config: TrainConfig, progress: bool | None = False) -> Run:
-    """The panels' training run: train_within(config, PANEL_ENV_STEPS), returned as a Run.
-
-    A learning rate that makes training diverge (NaN loss) raises ValueError, which the Panel
-    shows in its status line.
-    """
-    return Run(config, train_within(config, PANEL_ENV_STEPS, progress=progress)[1])
 
 
 class _SeedCounts:

@@ -6,8 +6,6 @@ after 60 gradient steps or after 15k env steps) with a tqdm progress bar, and dr
 learning curve with its interquartile band next to the earlier settings' medians, and the return
 each setting reached.
 Taught in notebooks/09_implementing_policy_gradients.ipynb.
-
-``draw_runs`` (one seed per run) is notebook 10's drawing.
 """
 
 from __future__ import annotations
@@ -19,12 +17,12 @@ from matplotlib.ticker import FuncFormatter
 
 from pgcourse.plots import plot_seed_band
 from pgcourse.stats import median_iqr
-from pgcourse.train import History, TrainConfig
+from pgcourse.train import TrainConfig
 from pgcourse.ui.panel import Panel, choice, lr_slider, n_slider
-from .measure import (PANEL_ENV_STEPS, PANEL_SEEDS, PANEL_TARGET, SEEDS_PANEL_ENV_STEPS, SEEDS_PANEL_ITERATIONS, Run,
-                      SeedRuns, seeds_panel_config, train_seeds_panel)
+from .measure import (PANEL_SEEDS, PANEL_TARGET, SEEDS_PANEL_ENV_STEPS, SEEDS_PANEL_ITERATIONS, SeedRuns,
+                      seeds_panel_config, train_seeds_panel)
 
-__all__ = ["train_curves", "median_curve", "draw_seed_runs", "describe_run", "draw_runs", "label_run",
+__all__ = ["train_curves", "median_curve", "draw_seed_runs", "label_run",
            "implementing_panel"]
 
 
@@ -79,49 +77,6 @@ def draw_seed_runs(fig, runs: SeedRuns, earlier: list, label: Callable[[TrainCon
     bars.set_ylabel("return when the seeds stopped")
     bars.set_ylim(0, 600)
     bars.set_title(f"Return within {runs.budget // 1000}k env steps", fontsize="medium")
-
-
-def describe_run(history: History) -> str:
-    """'475 in 18.8k steps' or 'not solved (137 after 100k steps)'."""
-    steps = history.env_steps[-1] if history.env_steps else 0
-    if history.solved:
-        return f"475 in {steps / 1000:.1f}k steps"
-    return f"not solved ({history.final_return:.0f} after {steps / 1000:.0f}k steps)"
-
-
-def draw_runs(fig, run: Run, earlier: list, label: Callable[[TrainConfig], str]) -> None:
-    """Left: learning curves (mean return per batch against env steps) of the earlier runs, thin,
-    and of the newest run, bold. Right: env steps each run used (to reach 475, or hatched: the
-    budget spent without reaching it). label(config) names a run in the legend; earlier: [(values, Run), …], oldest first.
-    """
-    ax, bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.3, 1]})
-    runs = [r for _, r in earlier] + [run]
-    colors = [f"C{k % 10}" for k in range(len(runs))]
-    for k, (r, color) in enumerate(zip(runs, colors)):
-        newest = k == len(runs) - 1
-        h = r.history
-        ax.plot(np.asarray(h.env_steps) / 1000, h.mean_return, color=color, linewidth=2.2 if newest else 1.0,
-                alpha=1.0 if newest else 0.6, label=f"{k + 1}. {label(r.config)}: {describe_run(h)}")
-    ax.axhline(PANEL_TARGET, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("environment steps (thousands)")
-    ax.set_ylabel("mean return of the batch")
-    ax.set_ylim(0, 600)
-    ax.set_title("Learning curves (newest bold)")
-    ax.legend(loc="upper right", fontsize="x-small", framealpha=0.85)
-    cap = PANEL_ENV_STEPS / 1000
-    steps = [r.history.env_steps[-1] / 1000 for r in runs]
-    positions = np.arange(len(runs))
-    for x, r, v, color in zip(positions, runs, steps, colors):
-        solved = r.history.solved
-        bars.bar(x, v, color=color if solved else "whitesmoke", edgecolor=color, hatch=None if solved else "//",
-                 linewidth=1.0)
-        bars.text(x, v, f"{v:.0f}k" if solved else "not\nsolved", ha="center", va="bottom", fontsize="x-small")
-    bars.set_xticks(positions, [str(k + 1) for k in positions])
-    bars.set_xlim(-0.6, max(len(runs), 5) - 0.4)
-    bars.set_xlabel("run")
-    bars.set_ylabel("thousands (hatched: no 475)")
-    bars.set_ylim(0, max(cap, max(steps)) * 1.3)
-    bars.set_title("Env steps used per run")
 
 
 def label_run(config: TrainConfig) -> str:
