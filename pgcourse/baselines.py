@@ -15,7 +15,7 @@ __all__ = ["mean_baseline", "time_mean_baseline", "SPREAD_TOL", "negligible", "n
 
 
 def mean_baseline(rets: Tensor) -> Tensor:
-    """b = (1/N) Σ_i R(τ_i)   (the seed's average-return baseline).
+    """b = (1/N) Σ_i R(τ_i)   (the notes' average-return baseline).
 
     rets: (N,); returns a scalar tensor.
     Taught in notebooks/07_baselines.ipynb.

@@ -1,7 +1,7 @@
 """A batch of N sampled trajectories, padded to a common length T.
 
 Row i of every field is trajectory τ_i and column t its step t, as in the
-seed's (1/N) Σ_i Σ_t. ``mask[i, t]`` says that step t of trajectory i really
+notes' (1/N) Σ_i Σ_t. ``mask[i, t]`` says that step t of trajectory i really
 happened; padded steps carry zeros and are never counted.
 """
 

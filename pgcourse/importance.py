@@ -104,10 +104,10 @@ def per_decision_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mas
 
 
 def seed_causal_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None = None) -> Tensor:
-    """w_{i,t} = (Π_{t''=1}^{t} ρ_{t''}) · Σ_{t'≥t} r_{t'} Π_{t''=t}^{t'} ρ_{t''}   (the seed's form: BIASED).
+    """w_{i,t} = (Π_{t''=1}^{t} ρ_{t''}) · Σ_{t'≥t} r_{t'} Π_{t''=t}^{t'} ρ_{t''}   (the notes' form: BIASED).
 
     The reward correction starts at t'' = t instead of t+1, so ρ_t is counted
-    twice: this equals ρ_t · per_decision_is_weights (DESIGN §4.4). Kept so
+    twice: this equals ρ_t · per_decision_is_weights (notebook 08). Kept so
     the course can show its bias against the exact gradient.
     rew, logp_new, logp_old, mask: (N, T); returns (N, T), 0 where masked.
     Taught in notebooks/08_off_policy_importance_sampling.ipynb.

@@ -106,7 +106,7 @@ def _rtg_optimal_baseline_samples(lab: LabContext) -> Tensor:
 
 # Built-in estimators: name -> function(lab) -> (N, P) gradient samples.
 ESTIMATORS: dict[str, Callable[[LabContext], Tensor]] = {
-    # on-policy (seed §5.3: Σ_t ∇ log π · R(τ), then reward-to-go, then baselines)
+    # on-policy (the notes, §5.3: Σ_t ∇ log π · R(τ), then reward-to-go, then baselines)
     "total_return": _total_return_samples,
     "reward_to_go": _rtg_samples,
     "total_return_mean_baseline": lambda lab: subtract_baseline(

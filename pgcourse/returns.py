@@ -23,7 +23,7 @@ def discounts(horizon: int, gamma: float = 1.0, dtype=torch.float32) -> Tensor:
 
 
 def total_return(rew: Tensor, mask: Tensor | None = None, gamma: float = 1.0) -> Tensor:
-    """R(τ_i) = Σ_t γ^t r_{i,t}   (the seed's Σ_t r(s_{i,t}, a_{i,t}) when γ = 1).
+    """R(τ_i) = Σ_t γ^t r_{i,t}   (the notes' Σ_t r(s_{i,t}, a_{i,t}) when γ = 1).
 
     rew, mask: (N, T); returns (N,).
     Example: rew [[1, 2, 3]], gamma 0.5 -> [2.75].
@@ -35,7 +35,7 @@ def total_return(rew: Tensor, mask: Tensor | None = None, gamma: float = 1.0) ->
 
 
 def reward_to_go(rew: Tensor, mask: Tensor | None = None, gamma: float = 1.0) -> Tensor:
-    """Q̂_{i,t} = Σ_{t'=t}^{T} γ^{t'-t} r_{i,t'}   (the seed's "reward to go").
+    """Q̂_{i,t} = Σ_{t'=t}^{T} γ^{t'-t} r_{i,t'}   (the notes' "reward to go").
 
     rew, mask: (N, T); returns (N, T), zero where mask is False.
     Example: rew [[1, 1, 1]], gamma 0.5 -> [[1.75, 1.5, 1.0]].

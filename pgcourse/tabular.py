@@ -4,7 +4,7 @@ The exact-gradient laboratory: J(θ) and ∇J(θ) are computed exactly (dynamic
 programming over state distributions, then autograd), so every sampled
 estimator can be checked against the truth with z-scores.
 
-Convention (DESIGN §3): s_1 ~ p0, a_t ~ π_θ(·|s_t) = softmax(θ[s_t]),
+Convention (the course's, notebook 01): s_1 ~ p0, a_t ~ π_θ(·|s_t) = softmax(θ[s_t]),
 reward R[s_t, a_t], s_{t+1} ~ P[s_t, a_t, ·], for t = 1 … T; no discount.
 """
 
@@ -111,7 +111,7 @@ class TabularMDP:
     def bandit(cls, rewards) -> "TabularMDP":
         """A one-state, one-step MDP (a multi-armed bandit): J(θ) = Σ_a π_θ(a) r_a.
 
-        rewards: (A,), e.g. (1, 0) for DESIGN §4.3's counterexample with the
+        rewards: (A,), e.g. (1, 0) for notebook 07's counterexample with the
         policy (0.9, 0.1), i.e. logits [[log 0.9, log 0.1]].
         Taught in notebooks/07_baselines.ipynb.
         """

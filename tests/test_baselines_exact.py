@@ -1,4 +1,4 @@
-"""Unbiasedness and variance of on-policy estimators and baselines against the exact gradient (DESIGN §4.2–4.3)."""
+"""Unbiasedness and variance of on-policy estimators and baselines against the exact gradient (notebooks 06 and 07)."""
 
 import math
 
@@ -63,7 +63,7 @@ def test_on_policy_estimators_are_unbiased(on_policy):
 
 @pytest.mark.slow
 def test_reward_to_go_has_lower_variance_than_total_return(on_policy):
-    # DESIGN §4.2: dropping the past rewards removes zero-mean terms; tr Cov falls (by 1.8–2.6× on these MDPs)
+    # notebook 06: dropping the past rewards removes zero-mean terms; tr Cov falls (by 1.8–2.6× on these MDPs)
     name, s = on_policy
     assert s["reward_to_go"].trace_cov < s["total_return"].trace_cov, name
 
@@ -84,7 +84,7 @@ def test_baseline_variance_ordering(on_policy):
 
 
 def test_mean_baseline_can_raise_variance_bandit_counterexample():
-    # DESIGN §4.3: π = (0.9, 0.1), r = (1, 0). Exactly: Var without baseline 2·0.0009, with b = E[R] = 0.9
+    # notebook 07: π = (0.9, 0.1), r = (1, 0). Exactly: Var without baseline 2·0.0009, with b = E[R] = 0.9
     # 2·0.0576 (64×), with b* = E[g²R]/E[g²] = 0.1 zero (g·(R − b*) = 0.09 for both arms).
     mdp = TabularMDP.bandit([1.0, 0.0])
     logits = torch.tensor([[math.log(0.9), math.log(0.1)]], dtype=torch.float64)

@@ -117,7 +117,7 @@ def test_gradient_samples_validate_weights():
 
 
 def test_gaussian_score_has_no_factor_one_half():
-    # DESIGN §4.1: ∇_μ log N(a; μ, σ²) = (a − μ)/σ², checked on the output bias of μ_θ
+    # notebook 04: ∇_μ log N(a; μ, σ²) = (a − μ)/σ², checked on the output bias of μ_θ
     policy, batch = gaussian_case()
     scores = trajectory_scores(policy, batch[:1])
     names = [name for name, _ in policy.named_parameters()]

@@ -158,7 +158,7 @@ def test_trajectory_and_per_decision_is_are_unbiased(off_policy):
 
 @pytest.mark.slow
 def test_seed_causal_form_is_biased(off_policy):
-    # DESIGN §4.4: Π_{t''=t}^{t'} counts ρ_t twice; it misses ∇J(θ') by ≫ 20 standard errors (≈ 90–100 here)
+    # notebook 08: the notes' Π_{t''=t}^{t'} counts ρ_t twice; it misses ∇J(θ') by ≫ 20 standard errors (≈ 90–100 here)
     seed, s = off_policy
     assert s["seed_causal_is"].max_abs_z > 20, s["seed_causal_is"]
 

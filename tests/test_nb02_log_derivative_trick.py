@@ -92,7 +92,7 @@ def test_seeded():
 
 
 def test_the_log_is_not_optional():
-    """DESIGN §4.5: ∇ log p_θ(τ) = Σ_t ∇ log π ≠ ∇ Π_t π = (Π_t π) Σ_t ∇ log π."""
+    """Notebook 02: ∇ log p_θ(τ) = Σ_t ∇ log π ≠ ∇ Π_t π = (Π_t π) Σ_t ∇ log π."""
     mdp = TabularMDP.random(4, 3, 6, seed=2)
     logits = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     batch = mdp.sample(logits, 1, seed=0)

@@ -19,7 +19,7 @@ from pgcourse.lessons.nb03_reinforce.panel import (BUDGET, MAX_ITERATIONS, N_SEE
                                         reinforce_panel, run_label, train_cartpole)
 
 
-# --- the seed's example: one exact REINFORCE step on a tabular policy --------------------------------------------
+# --- the notes' example: one exact REINFORCE step on a tabular policy --------------------------------------------
 
 def test_trajectory_log_prob_is_the_sum_of_the_steps_log_probabilities():
     logits = torch.tensor([[0.0, 1.0], [2.0, -1.0]], dtype=torch.float64)

@@ -48,7 +48,7 @@ def test_gaussian_log_prob_is_summed_over_action_dims():
 
 
 def test_gaussian_score_is_inverse_covariance_times_error_without_half():
-    # ∇_μ log N(a; μ, diag σ²) = Σ⁻¹ (a − μ)  (DESIGN §4.1: the seed's factor ½ is wrong)
+    # ∇_μ log N(a; μ, diag σ²) = Σ⁻¹ (a − μ)  (notebook 04: the notes' factor ½ is wrong)
     mu = torch.tensor([0.5, -1.0], requires_grad=True)
     log_std = torch.tensor([0.2, -0.4])
     a = torch.tensor([1.3, 0.7])

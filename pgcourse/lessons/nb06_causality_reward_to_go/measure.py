@@ -41,7 +41,7 @@ def causality_samples(policy: nn.Module, batch: Batch) -> dict[str, Tensor]:
     "total_return": Σ_t ∇log π(a_{i,t}|s_{i,t}) R(τ_i);
     "reward_to_go": Σ_t ∇log π(a_{i,t}|s_{i,t}) Q̂_{i,t};
     "dropped": Σ_t ∇log π(a_{i,t}|s_{i,t}) Σ_{t'<t} r_{i,t'} = total_return − reward_to_go.
-    Uses pgcourse.gradient_samples (γ = 1, the seed's undiscounted sums).
+    Uses pgcourse.gradient_samples (γ = 1, the notes' undiscounted sums).
     Taught in notebooks/06_causality_reward_to_go.ipynb.
     """
     rets = total_return(batch.rew, batch.mask)

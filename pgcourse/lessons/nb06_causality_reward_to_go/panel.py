@@ -29,8 +29,8 @@ def draw_causality_variance(fig: Figure, result: dict, earlier: list) -> None:
         ax_var.plot(run["horizons"], run["var_rtg"], color="C1", alpha=0.3, linestyle=":")
         ax_ratio.plot(run["horizons"], run["ratio"], color="C2", alpha=0.3, linestyle=":",
                       label=f"previous: N = {values['n_traj']}")
-    ax_var.plot(hs, result["var_total"], color="C0", label="R(τ) weights (seed §5.1)")
-    ax_var.plot(hs, result["var_rtg"], color="C1", label="reward-to-go Q̂_t (seed §5.2)")
+    ax_var.plot(hs, result["var_total"], color="C0", label="R(τ) weights (the notes, §5.1)")
+    ax_var.plot(hs, result["var_rtg"], color="C1", label="reward-to-go Q̂_t (the notes, §5.2)")
     ax_var.plot(hs, result["var_dropped"], color="C7", linestyle="--", label="dropped past-reward terms")
     ax_var.set_yscale("log")
     ax_var.set_xlabel("horizon T")

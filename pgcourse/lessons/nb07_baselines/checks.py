@@ -44,7 +44,7 @@ def _total_variance_cases():
     bandit = TabularMDP.bandit([1.0, 0.0])
     logits = torch.tensor([[math.log(0.9), math.log(0.1)]], dtype=torch.float64)
     prob, scores, rets = _enumerated(bandit, logits)
-    for b in (0.0, 0.9, 0.1):  # DESIGN §4.3: 0.0018, 0.1152, 0
+    for b in (0.0, 0.9, 0.1):  # notebook 07's bandit: 0.0018, 0.1152, 0
         yield (prob, scores, rets, b), {}
     three = TabularMDP.bandit([1.0, 2.0, 4.0])
     prob, scores, rets = _enumerated(three, torch.tensor([[0.5, 0.0, -1.0]], dtype=torch.float64))

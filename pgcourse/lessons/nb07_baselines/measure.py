@@ -1,4 +1,4 @@
-"""The variance of the baselined policy gradient as a function of a constant baseline b (seed §5.3).
+"""The variance of the baselined policy gradient as a function of a constant baseline b (the notes, §5.3).
 
 For the score g(τ) = ∇θ log p_θ(τ) and the return R(τ), one trajectory's gradient sample with a
 constant baseline b is g(τ)(R(τ) − b). Per parameter k its variance is a parabola in b,
@@ -133,7 +133,7 @@ def baseline_variance(scores: Tensor, rets: Tensor, b, prob: Tensor | None = Non
 
 
 def bandit_counterexample(p_good: float = 0.9, rewards=(1.0, 0.0)) -> dict:
-    """DESIGN §4.3 exactly: a 2-armed bandit, π = (p, 1 − p), rewards (1, 0).
+    """Notebook 07's counterexample exactly: a 2-armed bandit, π = (p, 1 − p), rewards (1, 0).
 
     Returns {"var_none", "var_mean", "var_optimal", "mean_baseline", "optimal_baseline", "factor"}
     with var_* = tr Cov of one sample g(R − b) for b = 0, E[R], b* = E[‖g‖²R]/E[‖g‖²], and

@@ -28,7 +28,7 @@ PROBLEMS = ("bandit (0.9, 0.1)", "random MDP")
 def make_problem(problem: str) -> tuple[TabularMDP, torch.Tensor]:
     """The panel's two problems: (mdp, logits).
 
-    "bandit (0.9, 0.1)": DESIGN §4.3's 2-armed bandit, rewards (1, 0), π = (0.9, 0.1).
+    "bandit (0.9, 0.1)": notebook 07's 2-armed bandit, rewards (1, 0), π = (0.9, 0.1).
     "random MDP": TabularMDP.random(3, 2, 4, seed=0) with logits ~ N(0, 1) (seed 1): 1296 trajectories.
     """
     if problem == PROBLEMS[0]:

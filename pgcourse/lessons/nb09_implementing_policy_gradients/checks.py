@@ -1,4 +1,4 @@
-"""Checkers for notebook 09's exercises: the pseudo-loss, and the seed's pseudo-code in PyTorch.
+"""Checkers for notebook 09's exercises: the pseudo-loss, and the notes' pseudo-code in PyTorch.
 
 Taught in notebooks/09_implementing_policy_gradients.ipynb.
 """
@@ -33,7 +33,7 @@ def _pseudo_loss_cases():
 
 
 def pseudo_loss_reference(logp, weights, mask, reduction="trajectories"):
-    """−(1/N) Σ_i Σ_t logp·w ("trajectories", pgcourse) or −(1/Σ_i T_i) Σ_i Σ_t logp·w ("steps", the seed's
+    """−(1/N) Σ_i Σ_t logp·w ("trajectories", pgcourse) or −(1/Σ_i T_i) Σ_i Σ_t logp·w ("steps", the notes'
     reduce_mean over the real steps), weights detached."""
     loss = pg_pseudo_loss(logp, weights, mask)
     if reduction == "steps":
@@ -55,9 +55,9 @@ def check_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
 
 
 def seed_pg_loss_reference(logits, actions, q_values):
-    """The seed's pseudo-code: mean over the N·T rows of softmax cross-entropy(logits, actions) · Q̂.
+    """The notes' pseudo-code: mean over the N·T rows of softmax cross-entropy(logits, actions) · Q̂.
 
-    logits (M, A), actions (M,) int64, q_values (M, 1) as in the seed; returns a scalar.
+    logits (M, A), actions (M,) int64, q_values (M, 1) as in the notes; returns a scalar.
     """
     negative_likelihoods = F.cross_entropy(logits, actions, reduction="none")     # (M,)
     return (negative_likelihoods * q_values.reshape(-1)).mean()
