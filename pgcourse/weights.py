@@ -61,9 +61,9 @@ def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old:
     Per-decision importance weights for data sampled by π (logp_old) and the current policy π'
     (logp_new, detached): each reward is re-weighted by the ratio of everything that led to it, the
     baseline b_{i,t} (config.baseline: 0, the per-step mean b_t of the batch's Q̂, or
-    ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so a baseline fixed in advance stays unbiased (the per-step batch mean
-    keeps its O(1/n_t) bias, as on-policy). Then
-    normalised as in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
+    ``baseline_values`` = V_φ(s_{i,t})) by the ratio of its own step, so a baseline fixed in advance
+    stays unbiased (the per-step batch mean keeps its O(1/n_t) bias, as on-policy). Then normalised as
+    in ``policy_weights`` if config.normalise (a heuristic: the mean it removes is not
     multiplied by c). When logp_new = logp_old every c is 1 and this equals
     ``policy_weights(batch, config, baseline_values)`` exactly (same float32 operations).
     batch: N trajectories; logp_new, logp_old: (N, T). Returns (N, T) float32.
