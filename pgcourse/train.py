@@ -294,9 +294,11 @@ def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step, weight
                 break
             batches = _sample(envs_cache, config, policy, active, seeds, it)
             solved = [state.record_returns(k, b) for k, b in zip(active, batches)]  # the stop check
-            steps = _update(config, weighting, policy, optimizer, active, batches, solved, state, it, on_step, value)
+            padded = _Padded.of(active, batches)
+            steps = _update(config, weighting, policy, optimizer, padded, batches, solved,
+                            [state.histories[k] for k in active], it, on_step, active, value)
             if value is not None:
-                _fit_values(config, value, value_opt, active, batches, solved)
+                _fit_values(config, value, value_opt, padded, batches, solved)
             _record(state, it, active, batches, solved, steps, time.perf_counter() - start, callback, policy)
             _show_progress(bar, state, active)
         if bar is not None and bar.n < bar.total:  # finished early: show the bar complete, not failed
@@ -352,8 +354,26 @@ def _show_progress(bar, state: _Seeds, active) -> None:
         bar.set_postfix(ret=f"{best:.1f}", seeds=int(state.training.sum()))
 
 
-def _update(config, weighting: BatchWeights, policy, optimizer, active, batches, solved, state, it, on_step,
-            value=None) -> _StepStats:
+@dataclass
+class _Padded:
+    """The active seeds' batches stacked as (K, N, T, ...) tensors, T the longest horizon among them
+    (zeros after each batch's own end): built once per iteration for the update and the value fit."""
+
+    index: Tensor
+    obs: Tensor
+    act: Tensor
+    mask: Tensor
+    length: int
+
+    @classmethod
+    def of(cls, active: list[int], batches: list[Batch]) -> "_Padded":
+        length = max(b.horizon for b in batches)
+        return cls(torch.tensor(active), _pad([b.obs for b in batches], length), _pad([b.act for b in batches], length),
+                   _pad([b.mask for b in batches], length), length)
+
+
+def _update(config, weighting: BatchWeights, policy, optimizer, padded: _Padded, batches, solved, histories, it,
+            on_step, active, value=None) -> _StepStats:
     """``weighting.steps`` gradient steps on one batch per active seed, all seeds in one backward pass.
 
     Each step: the log-probabilities of every seed's batch (padded to the longest), the weights
@@ -361,15 +381,13 @@ def _update(config, weighting: BatchWeights, policy, optimizer, active, batches,
     the seeds still stepping. A seed that reached the target takes no step (the policy kept is the
     one that sampled the batch), nor does one whose weights are all zero (the batch carries no
     signal) or whose loss or gradient is not finite (it stops, ``history.diverged`` says why).
+    histories: the active seeds' Histories, in the order of ``batches``.
     """
-    index = torch.tensor(active)
-    length = max(b.horizon for b in batches)
-    obs = _pad([b.obs for b in batches], length)
-    act = _pad([b.act for b in batches], length)
+    index, obs, act = padded.index, padded.obs, padded.act
     sub = copy.copy(policy)
     with torch.no_grad():
         values = value_subset(value, index)(obs) if value is not None else None
-    stats = _StepStats([math.nan] * len(active), [math.nan] * len(active), [])
+    stats = _StepStats([math.nan] * len(batches), [math.nan] * len(batches), [])
     stepping = torch.tensor([not s for s in solved])
     for step in range(weighting.steps):
         sub.params = {name: p[index] for name, p in policy.params.items()}
@@ -385,7 +403,9 @@ def _update(config, weighting: BatchWeights, policy, optimizer, active, batches,
                               for j, (b, w) in enumerate(zip(batches, weights))])
         if step == 0:
             stats.losses = [float(x) for x in loss_j.detach()]
-        _stop_non_finite(stepping, loss_j.detach(), "loss", state, active, it, step, config, weighting)
+        where = f"at iteration {it}" + (f", step {step}" if weighting.steps > 1 else "")
+        _stop_non_finite(stepping, loss_j.detach(), "loss", histories,
+                         f"{where} (lr={config.lr}, optimizer={config.optimizer})")
         if step == 0:
             # no signal, no step: all-zero weights give a zero gradient, and Adam would still move
             silent = torch.tensor([not bool(w.ne(0).any()) for w in weights])
@@ -394,7 +414,11 @@ def _update(config, weighting: BatchWeights, policy, optimizer, active, batches,
             stepping &= ~silent
         if not bool(stepping.any()):
             break
-        norm = _gradient_step(policy, optimizer, index, stepping, loss_j, state, active, it, step, config, weighting)
+        norm = _gradient_step(policy, optimizer, index, stepping, loss_j)
+        _stop_non_finite(stepping, norm, "gradient norm", histories, f"{where} (lr={config.lr})")
+        which = torch.zeros(policy.k, dtype=torch.bool)
+        which[index[stepping]] = True
+        optimizer.step(which)
         if step == 0:
             for j in torch.nonzero(stepping).flatten().tolist():
                 stats.norms[j] = float(norm[j])
@@ -412,40 +436,28 @@ def _step_weights(weighting: BatchWeights, step: int, active, batches, logp, log
     return weights
 
 
-def _stop_non_finite(stepping: Tensor, values: Tensor, what: str, state, active, it, step, config, weighting):
+def _stop_non_finite(stepping: Tensor, values: Tensor, what: str, histories: list[History], where: str) -> None:
     """Seeds whose loss or gradient norm is NaN or infinite stop stepping, with the reason in history.diverged."""
     for j in torch.nonzero(stepping).flatten().tolist():
         if not math.isfinite(float(values[j])):
-            where = f"at iteration {it}" + (f", step {step}" if weighting.steps > 1 else "")
-            settings = f"lr={config.lr}" + (f", optimizer={config.optimizer}" if what == "loss" else "")
-            state.histories[active[j]].diverged = (f"training diverged: the {what} became {float(values[j])} "
-                                                   f"{where} ({settings}); use a smaller lr")
+            histories[j].diverged = f"training diverged: the {what} became {float(values[j])} {where}; use a smaller lr"
             stepping[j] = False
 
 
-def _gradient_step(policy, optimizer, index, stepping, loss_j, state, active, it, step, config, weighting) -> Tensor:
-    """Backward through the stepping seeds' losses; step those whose gradient is finite. Returns ‖∇‖ per seed."""
+def _gradient_step(policy, optimizer, index: Tensor, stepping: Tensor, loss_j: Tensor) -> Tensor:
+    """Backward through the stepping seeds' losses; returns ‖∇‖ per active seed (the caller steps)."""
     optimizer.zero_grad()
     torch.where(stepping, loss_j, torch.zeros(())).sum().backward()
-    grads = [p.grad[index].reshape(len(active), -1) for p in policy.parameters()]
-    norm = torch.linalg.vector_norm(torch.cat(grads, 1), dim=1)
-    _stop_non_finite(stepping, norm, "gradient norm", state, active, it, step, config, weighting)
-    which = torch.zeros(policy.k, dtype=torch.bool)
-    which[index[stepping]] = True
-    optimizer.step(which)
-    return norm
+    grads = [p.grad[index].reshape(len(index), -1) for p in policy.parameters()]
+    return torch.linalg.vector_norm(torch.cat(grads, 1), dim=1)
 
 
-def _fit_values(config, value, value_opt, active, batches, solved) -> None:
+def _fit_values(config, value, value_opt, padded: _Padded, batches, solved) -> None:
     """The value baseline's regression on this iteration's reward-to-go, for the seeds that did not stop."""
-    index = torch.tensor(active)
-    length = max(b.horizon for b in batches)
     fit = torch.zeros(value.k, dtype=torch.bool)
-    fit[index[torch.tensor([not s for s in solved])]] = True
-    targets = _pad([b.reward_to_go(config.gamma) for b in batches], length)
-    obs = _pad([b.obs for b in batches], length)
-    mask = _pad([b.mask for b in batches], length)
-    fit_value(value, value_opt, index, fit, obs, targets, mask, config.value_steps)
+    fit[padded.index[torch.tensor([not s for s in solved])]] = True
+    targets = _pad([b.reward_to_go(config.gamma) for b in batches], padded.length)
+    fit_value(value, value_opt, padded.index, fit, padded.obs, targets, padded.mask, config.value_steps)
 
 
 def value_subset(value: ValueStack, index: Tensor):
