@@ -24,6 +24,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _accepts(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 @contextmanager
 def running_lab(log: Path, notebook_dir: Path, port: int | None = None, env: dict | None = None):
     """`make lab` on a free port serving ``notebook_dir``; yields (base_url, token); stops it afterwards."""
@@ -38,7 +47,7 @@ def running_lab(log: Path, notebook_dir: Path, port: int | None = None, env: dic
     try:
         for _ in range(240):
             found = re.search(rf"http://127\.0\.0\.1:{port}/lab\S*\?token=(\w+)", log.read_text())
-            if found:
+            if found and _accepts(port):  # the URL can be printed a moment before the port accepts connections
                 yield f"http://127.0.0.1:{port}", found.group(1)
                 return
             if proc.poll() is not None:
