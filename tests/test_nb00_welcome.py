@@ -1,4 +1,6 @@
-"""Notebook 00: the welcome notebook's agents and its two exercise checkers."""
+"""Notebook 00: the welcome notebook's agents, final_states and its two exercise checkers."""
+
+import math
 
 import gymnasium as gym
 import pytest
@@ -8,7 +10,7 @@ from helpers import not_implemented
 from pgcourse import sample_batch
 from pgcourse.lessons.nb00_welcome.checks import (check_discounted_return, check_episode_length, discounted_return_reference,
                                      episode_length_reference)
-from pgcourse.lessons.nb00_welcome.measure import LeanController, UniformRandomPolicy
+from pgcourse.lessons.nb00_welcome.measure import LeanController, UniformRandomPolicy, final_states
 
 
 # --- check_episode_length -------------------------------------------------------------------------
@@ -110,3 +112,35 @@ def test_manual_episode_matches_sample_batch():
     n, terminated, truncated = episode_length_reference(env, LeanController(0.5), seed=0)
     env.close()
     assert (n, terminated, truncated) == (500, False, True)
+
+
+# --- final_states: the state s_{T+1} after the last action ----------------------------------------
+
+def test_final_states_replays_the_batch_and_finds_where_each_episode_ended():
+    limit = 12 * 2 * math.pi / 360  # CartPole's θ threshold
+    rand = sample_batch("CartPole-v1", UniformRandomPolicy(2), n_traj=8, seed=0)
+    final = final_states("CartPole-v1", rand, seed=0)
+    assert final.shape == (8, 4)
+    # every s_1 … s_T is inside the limits; every terminal s_{T+1} is outside (angle or cart position)
+    inside = (rand.obs[:, :, 2].abs() <= limit) & (rand.obs[:, :, 0].abs() <= 2.4)
+    assert inside[rand.mask].all()
+    assert ((final[:, 2].abs() > limit) | (final[:, 0].abs() > 2.4)).all()
+    lean = sample_batch("CartPole-v1", LeanController(0.5), n_traj=8, seed=0)
+    lean_final = final_states("CartPole-v1", lean, seed=0)
+    assert (lean_final[:, 2].abs() < limit).all()  # truncated: s_501 is an ordinary state
+
+
+def test_final_states_is_the_next_observation_of_a_plain_env_loop():
+    env = gym.make("CartPole-v1")
+    batch = sample_batch("CartPole-v1", UniformRandomPolicy(2), n_traj=1, seed=3)
+    obs, _ = env.reset(seed=3)
+    for a in batch.act[0, :int(batch.lengths[0])].tolist():
+        obs, *_ = env.step(a)
+    env.close()
+    assert torch.allclose(final_states("CartPole-v1", batch, seed=3)[0], torch.as_tensor(obs), atol=1e-6)
+
+
+def test_final_states_refuses_a_wrong_seed():
+    batch = sample_batch("CartPole-v1", UniformRandomPolicy(2), n_traj=4, seed=0)
+    with pytest.raises(ValueError, match="does not reproduce"):
+        final_states("CartPole-v1", batch, seed=1)

@@ -1,4 +1,5 @@
-"""Notebook 01: exact p_θ(τ), moments of R(τ), stationary distributions, repeated estimates, checkers and panel."""
+"""Notebook 01: exact p_θ(τ), moments of R(τ), Q^π and V^π, stationary distributions and the conditions for them,
+repeated estimates, checkers and panel."""
 
 import math
 
@@ -8,9 +9,11 @@ import torch
 
 from helpers import not_implemented, rerun_with
 from pgcourse import TabularMDP
-from pgcourse.lessons.nb01_estimating_j.checks import (check_estimate_J, check_log_p_tau, check_stationary, estimate_J_reference,
+from pgcourse.lessons.nb01_estimating_j.checks import (check_estimate_J, check_fair_corridor_prediction, check_log_p_tau,
+                                          check_stationary, estimate_J_reference, fair_corridor_average_reward,
                                           log_p_tau_reference, stationary_reference)
-from pgcourse.lessons.nb01_estimating_j.measure import (average_reward, enumerate_trajectories, estimates_by_batch_size, example_problem,
+from pgcourse.lessons.nb01_estimating_j.measure import (action_values, average_reward, chain_structure, corridor_problem,
+                                   enumerate_trajectories, estimates_by_batch_size, example_problem,
                                    policy_transition_matrix, repeated_estimates, return_moments, returns_float64,
                                    stationary_distribution, trajectory_log_prob)
 from pgcourse.lessons.nb01_estimating_j.panel import estimate_spread, estimating_j_panel
@@ -192,3 +195,87 @@ def test_panel_runs_headless_and_matches_its_compute_function():
     assert np.array_equal(result.estimates, direct.estimates)
     assert (result.exact, result.sigma, result.n_traj) == (direct.exact, direct.sigma, 64)
     assert result.predicted_std == pytest.approx(first.predicted_std / 2)  # σ/√N: 4× the trajectories, half the spread
+
+
+# --- Q^π and V^π --------------------------------------------------------------------------------
+
+def test_action_values_are_the_conditional_expectations_of_the_return(tiny):
+    mdp, logits = tiny
+    Q, V = action_values(mdp, logits)
+    assert Q.shape == (3, 3, 2) and V.shape == (3, 3)
+    obs, act = enumerate_trajectories(mdp)
+    p = trajectory_log_prob(mdp, logits, obs, act).exp()
+    r = mdp.R[obs, act].sum(1)
+    for s in range(3):
+        for a in range(2):
+            first = (obs[:, 0] == s) & (act[:, 0] == a)
+            assert float(Q[0, s, a]) == pytest.approx(float((p * r)[first].sum() / p[first].sum()), abs=1e-12)
+    assert torch.allclose(V, (torch.softmax(logits, -1) * Q).sum(-1), atol=1e-12)
+    assert torch.equal(Q[-1], mdp.R)  # one step left: Q^π_T = r
+    assert float(mdp.p0 @ V[0]) == pytest.approx(float(mdp.objective(logits)), abs=1e-12)  # J = E_{s_1}[V^π(s_1)]
+
+
+def test_action_values_at_a_later_step_by_enumerating_the_rest():
+    mdp, logits = example_problem(n_states=3, n_actions=2, horizon=4, seed=2)
+    Q, V = action_values(mdp, logits)
+    rest = mdp.with_horizon(2)  # from step t = 3 two steps remain: V^π_3(s) is J of the 2-step MDP started at s
+    for s in range(3):
+        start = torch.zeros(3, dtype=torch.float64)
+        start[s] = 1.0
+        assert float(V[2, s]) == pytest.approx(float(TabularMDP(rest.P, rest.R, start, 2).objective(logits)), abs=1e-12)
+
+
+# --- the conditions for a stationary distribution ------------------------------------------------
+
+def test_chain_structure():
+    assert chain_structure(torch.tensor([[0.0, 1.0], [1.0, 0.0]])) == (True, 2)
+    assert chain_structure(torch.eye(2)) == (False, None)
+    cycle = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    assert chain_structure(cycle) == (True, 3)
+    lazy = (cycle + torch.eye(3)) / 2  # a self-loop makes it aperiodic
+    assert chain_structure(lazy) == (True, 1)
+    two_cycles = torch.tensor([[0.0, 0.5, 0.5, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    assert chain_structure(two_cycles) == (True, 1)  # cycles of lengths 2 and 3: gcd 1
+    one_way = torch.tensor([[0.5, 0.5], [0.0, 1.0]])  # 1 never returns to 0
+    assert chain_structure(one_way) == (False, None)
+    mdp, logits = example_problem()
+    assert chain_structure(policy_transition_matrix(mdp, logits)) == (True, 1)
+    with pytest.raises(ValueError, match="square"):
+        chain_structure(torch.ones(2, 3) / 3)
+
+
+def test_corridor_is_slow_irreducible_aperiodic_with_a_geometric_mu():
+    mdp, logits = corridor_problem(n_states=5, p_move=0.7, p_right=0.6)
+    P_pi = policy_transition_matrix(mdp, logits)
+    assert torch.allclose(P_pi.sum(1), torch.ones(5, dtype=torch.float64))
+    assert chain_structure(P_pi) == (True, 1)
+    mu = stationary_distribution(P_pi)
+    geometric = 1.5 ** torch.arange(5, dtype=torch.float64)
+    assert torch.allclose(mu, geometric / geometric.sum(), atol=1e-12)  # detailed balance: μ(s+1)/μ(s) = 0.42/0.28
+    lam2 = float(torch.linalg.eigvals(P_pi).abs().sort(descending=True).values[1])
+    assert lam2 == pytest.approx(0.855, abs=1e-3)
+    d = mdp.with_horizon(40).state_distributions(logits)
+    gap = (d - mu).abs().sum(1)
+    assert float(gap[9]) > 0.4 and float(gap[39]) < 0.01  # visibly slow, but converging
+    avg = float(average_reward(mdp, logits, mu))
+    deficits = [T * avg - float(mdp.with_horizon(T).objective(logits)) for T in (100, 1000)]
+    assert deficits[0] == pytest.approx(deficits[1], abs=1e-4) and deficits[1] == pytest.approx(4.1586, abs=1e-4)
+
+
+@pytest.mark.parametrize("kwargs", [{"n_states": 1}, {"n_states": 2.5}, {"p_move": 1.0}, {"p_move": 0.0},
+                                    {"p_right": 1.2}, {"p_right": "a"}])
+def test_corridor_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        corridor_problem(**kwargs)
+
+
+def test_fair_corridor_prediction_checker():
+    assert fair_corridor_average_reward() == pytest.approx(0.2, abs=1e-12)  # symmetric P_π: uniform μ
+    assert check_fair_corridor_prediction(lambda: 1 / 5, verbose=False).passed
+    for wrong in (lambda: 0.5,        # π(right | s), not μ(right end)
+                  lambda: 0.3839,     # the biased corridor's answer (p_right = 0.6)
+                  lambda: 0.7 * 0.2,  # multiplied by p_move
+                  lambda: "0.2?", lambda: float("nan")):
+        assert not check_fair_corridor_prediction(wrong, verbose=False).passed
+    result = check_fair_corridor_prediction(not_implemented, verbose=False)
+    assert not result.passed and "not implemented" in result.message

@@ -1,15 +1,19 @@
-"""Checkers for notebooks/01_estimating_J.ipynb: Ĵ and its standard error, log p_θ(τ), the stationary distribution."""
+"""Checkers for notebooks/01_estimating_J.ipynb: Ĵ and its standard error, log p_θ(τ), the stationary distribution,
+and a prediction of the fair corridor's long-run average reward."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from pgcourse.tabular import TabularMDP
-from pgcourse.ui.checks import CheckResult, check_function
-from .measure import stationary_distribution, trajectory_log_prob
+from pgcourse.ui.checks import CheckResult, check_function, report
+from .measure import average_reward, corridor_problem, stationary_distribution, trajectory_log_prob
 
 __all__ = ["estimate_J_reference", "check_estimate_J", "log_p_tau_reference", "check_log_p_tau",
-           "stationary_reference", "check_stationary"]
+           "stationary_reference", "check_stationary", "FAIR_CORRIDOR", "fair_corridor_average_reward",
+           "check_fair_corridor_prediction"]
 
 
 def estimate_J_reference(rew, mask):
@@ -72,3 +76,37 @@ def check_stationary(stationary_fn, verbose: bool = True) -> CheckResult:
         mdp = TabularMDP.random(S, 2, 1, seed=seed)
         cases.append(((mdp.P[:, 0, :].clone(),), {}))
     return check_function("stationary", stationary_fn, stationary_reference, cases, atol=1e-6, verbose=verbose)
+
+
+FAIR_CORRIDOR = {"n_states": 5, "p_move": 0.7, "p_right": 0.5}
+"""The corridor of notebook 01's prediction exercise: the policy steps left and right equally often."""
+
+
+def fair_corridor_average_reward() -> float:
+    """E_{(s,a)~μ,π}[r(s,a)] of the fair corridor, exactly (the answer the prediction is checked against)."""
+    mdp, logits = corridor_problem(**FAIR_CORRIDOR)
+    return float(average_reward(mdp, logits))
+
+
+def check_fair_corridor_prediction(predict, verbose: bool = True) -> CheckResult:
+    """predict() -> a number: the predicted long-run average reward per step; PASS within 0.005 of the exact value."""
+    name = "fair_corridor_prediction"
+    try:
+        value = predict()
+    except NotImplementedError:
+        return report(CheckResult(name, False, "not implemented yet: return your prediction, a number"), verbose)
+    except Exception as err:  # the reader's code may fail in any way; report it, don't crash
+        return report(CheckResult(name, False, f"predict() raised {type(err).__name__}: {err}"), verbose)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return report(CheckResult(name, False, f"predict() returned {value!r}; return one number"), verbose)
+    if not math.isfinite(value):
+        return report(CheckResult(name, False, f"predict() returned {value!r}; return a finite number"), verbose)
+    exact = fair_corridor_average_reward()
+    if abs(value - exact) <= 0.005:
+        return report(CheckResult(name, True, f"your prediction {value:.4g} matches the exact long-run average "
+                                              f"reward {exact:.4g}"), verbose)
+    return report(CheckResult(name, False, f"your prediction {value:.4g} is not the long-run average reward. Hint: "
+                                           "write down P_π for p_right = 0.5; it is symmetric, so its columns sum "
+                                           "to 1 as well as its rows; which μ then solves μ = μ P_π?"), verbose)

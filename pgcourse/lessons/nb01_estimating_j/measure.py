@@ -17,9 +17,10 @@ from pgcourse._validate import check_positive_int
 from pgcourse.tabular import (MAX_ENUMERATED, TabularMDP, enumerate_trajectories,  # noqa: F401
                               example_problem, trajectory_log_prob)
 
-__all__ = ["return_moments", "returns_float64", "repeated_estimates", "estimates_by_batch_size",
-           "policy_transition_matrix", "stationary_distribution", "average_reward", "normal_pdf", "MAX_ENUMERATED",
-           "enumerate_trajectories", "example_problem", "trajectory_log_prob"]
+__all__ = ["return_moments", "action_values", "returns_float64", "repeated_estimates", "estimates_by_batch_size",
+           "policy_transition_matrix", "chain_structure", "stationary_distribution", "average_reward",
+           "corridor_problem", "normal_pdf", "MAX_ENUMERATED", "enumerate_trajectories", "example_problem",
+           "trajectory_log_prob"]
 
 def return_moments(mdp: TabularMDP, logits) -> tuple[Tensor, Tensor]:
     """E[R(τ)] = J(θ) and Var[R(τ)], R(τ) = Σ_{t=1}^T r(s_t, a_t), exactly, by backward recursion.
@@ -41,6 +42,29 @@ def return_moments(mdp: TabularMDP, logits) -> tuple[Tensor, Tensor]:
         V, M = (pi * (R + PV)).sum(-1), (pi * (R * R + 2 * R * PV + PM)).sum(-1)
     mean = p0 @ V
     return mean, p0 @ M - mean * mean
+
+
+def action_values(mdp: TabularMDP, logits) -> tuple[Tensor, Tensor]:
+    """Q^π_t(s, a) and V^π_t(s) for t = 1 … T, exactly, by backward recursion from V^π_{T+1} = 0.
+
+    Q^π_t(s, a) = Σ_{t'=t}^T E_π[r(s_t', a_t') | s_t = s, a_t = a] = R(s, a) + Σ_s' P(s'|s, a) V^π_{t+1}(s'),
+    V^π_t(s)    = Σ_{t'=t}^T E_π[r(s_t', a_t') | s_t = s]          = Σ_a π_θ(a|s) Q^π_t(s, a).
+    With a finite horizon both depend on t (T − t + 1 steps remain). logits (S, A); returns
+    Q (T, S, A) and V (T, S) in the logits' dtype (row 0 is t = 1); J(θ) = p0 · V[0].
+    Taught in notebooks/01_estimating_J.ipynb.
+    """
+    logits = mdp.check_logits(logits)
+    dtype = logits.dtype
+    pi = torch.softmax(logits, -1)
+    P, R = mdp.P.to(dtype), mdp.R.to(dtype)
+    V_next = torch.zeros(mdp.n_states, dtype=dtype)  # V^π_{T+1} = 0
+    Qs, Vs = [], []
+    for _ in range(mdp.horizon):  # t = T, T − 1, …, 1
+        Q = R + P @ V_next
+        V_next = (pi * Q).sum(-1)
+        Qs.append(Q)
+        Vs.append(V_next)
+    return torch.stack(Qs[::-1]), torch.stack(Vs[::-1])
 
 
 def returns_float64(mdp: TabularMDP, batch) -> Tensor:
@@ -87,6 +111,48 @@ def policy_transition_matrix(mdp: TabularMDP, logits) -> Tensor:
     return torch.einsum("sa,sau->su", torch.softmax(logits, -1), mdp.P.to(logits.dtype))
 
 
+def chain_structure(P_pi: Tensor) -> tuple[bool, int | None]:
+    """(irreducible, period) of the finite Markov chain with transition matrix P_pi (S, S).
+
+    Irreducible: every state can reach every other (a path of positive entries). The period
+    (of an irreducible chain; None otherwise) is the gcd of the lengths of all cycles, computed as
+    the gcd of level(u) + 1 − level(v) over the edges u → v, with level the breadth-first distance
+    from state 0; period 1 means aperiodic. A finite irreducible aperiodic chain has a unique
+    stationary distribution μ and d_t → μ from every start (Levin and Peres, *Markov Chains and
+    Mixing Times*, 2nd ed., 2017: §1.5 and the convergence theorem, Theorem 4.9).
+    Taught in notebooks/01_estimating_J.ipynb.
+    """
+    P_pi = torch.as_tensor(P_pi, dtype=torch.float64)
+    if P_pi.dim() != 2 or P_pi.shape[0] != P_pi.shape[1]:
+        raise ValueError(f"P_pi must be a square (S, S) matrix, got shape {tuple(P_pi.shape)}")
+    edges = (P_pi > 0).tolist()
+    n = len(edges)
+
+    def levels(adjacent) -> list:
+        level, frontier = [None] * n, [0]
+        level[0] = 0
+        while frontier:
+            nxt = []
+            for u in frontier:
+                for v in range(n):
+                    if adjacent(u, v) and level[v] is None:
+                        level[v] = level[u] + 1
+                        nxt.append(v)
+            frontier = nxt
+        return level
+
+    forward = levels(lambda u, v: edges[u][v])
+    backward = levels(lambda u, v: edges[v][u])
+    if None in forward or None in backward:
+        return False, None
+    period = 0
+    for u in range(n):
+        for v in range(n):
+            if edges[u][v]:
+                period = math.gcd(period, abs(forward[u] + 1 - forward[v]))
+    return True, period
+
+
 def stationary_distribution(P_pi: Tensor, method: str = "eig", tol: float = 1e-12,
                             max_iter: int = 100_000) -> Tensor:
     """μ with μ P_π = μ, Σ_s μ(s) = 1: the stationary distribution of a state chain, (S,).
@@ -94,7 +160,8 @@ def stationary_distribution(P_pi: Tensor, method: str = "eig", tol: float = 1e-1
     method "eig": the left eigenvector of P_π for the eigenvalue closest to 1;
     "power": μ ← μ P_π from the uniform distribution until ‖Δμ‖₁ < tol (ValueError if
     it has not converged after max_iter steps, e.g. for a periodic chain).
-    Assumes the chain has a unique stationary distribution (true when all P_π > 0).
+    Assumes the chain has a unique stationary distribution (true when it is irreducible, see
+    ``chain_structure``; all P_π > 0 is enough).
     Taught in notebooks/01_estimating_J.ipynb.
     """
     P_pi = torch.as_tensor(P_pi, dtype=torch.float64)
@@ -127,6 +194,36 @@ def average_reward(mdp: TabularMDP, logits, mu: Tensor | None = None) -> Tensor:
         mu = stationary_distribution(policy_transition_matrix(mdp, logits).detach())
     pi = torch.softmax(logits, -1)
     return (mu.to(logits.dtype)[:, None] * pi * mdp.R.to(logits.dtype)).sum()
+
+
+def corridor_problem(n_states: int = 5, p_move: float = 0.7, p_right: float = 0.6,
+                     horizon: int = 10) -> tuple[TabularMDP, Tensor]:
+    """A slow chain: a corridor of states 0 … S−1, start at 0, reward 1 at the right end; (mdp, logits).
+
+    Action 0 steps left, action 1 steps right; the step succeeds with probability p_move, else
+    the agent stays (at a wall it always stays). R(S−1, a) = 1, all other rewards 0. The fixed
+    policy steps right with probability p_right in every state. The state chain is a birth-death
+    chain that moves one state at a time, so d_t needs many steps to reach μ; with
+    0 < p_move < 1 and 0 < p_right < 1 it is irreducible and aperiodic (it can stay put).
+    Taught in notebooks/01_estimating_J.ipynb (finite vs infinite horizon).
+    """
+    if isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2:
+        raise ValueError(f"n_states must be a whole number ≥ 2, got {n_states!r}")
+    for name, value in (("p_move", p_move), ("p_right", p_right)):
+        if not (isinstance(value, (int, float)) and 0.0 < float(value) < 1.0):
+            raise ValueError(f"{name} must be a probability strictly between 0 and 1, got {value!r}")
+    S = n_states
+    P = torch.zeros(S, 2, S, dtype=torch.float64)
+    for s in range(S):
+        for a, step in ((0, -1), (1, 1)):
+            P[s, a, min(max(s + step, 0), S - 1)] += p_move
+            P[s, a, s] += 1.0 - p_move
+    R = torch.zeros(S, 2, dtype=torch.float64)
+    R[S - 1] = 1.0
+    p0 = torch.zeros(S, dtype=torch.float64)
+    p0[0] = 1.0
+    logits = torch.tensor([[0.0, math.log(p_right / (1.0 - p_right))]] * S, dtype=torch.float64)
+    return TabularMDP(P, R, p0, horizon), logits
 
 
 def normal_pdf(x, mean: float, std: float):

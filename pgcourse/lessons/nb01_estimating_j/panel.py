@@ -49,7 +49,10 @@ def estimate_spread(n_traj: int = 16, n_repeats: int = 200, seed: int = 0) -> Es
 
 
 def draw_spread(fig, result: EstimatesResult, earlier) -> None:
-    """Left: histogram of the Ĵ_j with J(θ) and the predicted N(J, σ²/N). Right: spread against N, log-log."""
+    """Left: histogram of the Ĵ_j with J(θ) and the normal approximation N(J, σ²/N) (central limit theorem).
+
+    Right: the spread against N, log-log.
+    """
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
     J, s, est = result.exact, result.predicted_std, result.estimates
     # a fixed window (the spread of one trajectory's return, N = 1) so that the histogram visibly narrows with N
@@ -61,7 +64,7 @@ def draw_spread(fig, result: EstimatesResult, earlier) -> None:
             label=f"{len(est)} estimates Ĵ")
     x = np.linspace(lo, hi, 600)
     ax.plot(x, np.exp(-0.5 * ((x - J) / s) ** 2) / (s * math.sqrt(2 * math.pi)), color="C1",
-            label="predicted N(J, σ²/N)")
+            label="normal approximation N(J, σ²/N)")
     ax.axvline(J, color="k", linewidth=1.2, label=f"exact J(θ) = {J:.3f}")
     ax.axvspan(J - s, J + s, color="C1", alpha=0.15, label=f"J ± σ/√N = ±{s:.3f}")
     ax.set_xlim(lo, hi)
