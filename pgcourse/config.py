@@ -8,7 +8,6 @@ each gradient step (``pgcourse.weights``) read their settings from it.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields
 
 from ._validate import (MAX_BATCH, check_bool, check_choice, check_gamma, check_hidden, check_lr,
