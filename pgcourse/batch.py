@@ -7,6 +7,8 @@ happened; padded steps carry zeros and are never counted.
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, fields
 
 import gymnasium as gym
@@ -18,7 +20,7 @@ from ._validate import check_positive_int
 from .envs import CourseCartPoleVectorEnv, PendulumVectorEnv, vector_spec
 from .returns import reward_to_go, total_return
 
-__all__ = ["Batch", "check_env_id", "make_vector_env", "reset_blocks", "rollout", "sample_batch"]
+__all__ = ["Batch", "check_env_id", "env_errors", "make_vector_env", "reset_blocks", "rollout", "sample_batch"]
 
 
 @dataclass
@@ -92,7 +94,18 @@ def make_vector_env(env_id: str, n_envs: int, **kwargs) -> gym.vector.VectorEnv:
         return gym.make_vec(spec, num_envs=n_envs, vectorization_mode="vector_entry_point", **kwargs)
     spec = gym.spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
-    return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
+    with env_errors(env_id):
+        return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
+
+
+@contextlib.contextmanager
+def env_errors(env_id: str):
+    """gymnasium's failures to make an environment (a missing extra such as Box2D or MuJoCo) as one ValueError."""
+    try:
+        yield
+    except (gym.error.Error, ImportError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"cannot make environment {env_id!r}: {first}") from None
 
 
 def reset_blocks(env: gym.vector.VectorEnv, seeds, block: int) -> np.ndarray:

@@ -1,6 +1,10 @@
 """Command line: ``python -m pgcourse train ...`` and ``python -m pgcourse evaluate ...``.
 
-Bad input prints one line ``pgcourse: error: ...`` to stderr and exits with status 2.
+Bad input prints one line ``pgcourse: error: ...`` to stderr and exits with status 2; so do a folder
+that cannot be written and a run too large for memory. An unexpected failure inside the course prints
+one line too and exits with status 1. Ctrl-C (SIGINT) or SIGTERM during ``train`` ends the run after
+the current iteration: what it has is saved to ``--out``, one line says so, and the exit status is
+130 or 143 (128 + the signal's number, the shell's convention).
 """
 
 from __future__ import annotations
@@ -102,20 +106,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
 def _train(args) -> int:
-    from .io import save_policy
-    from .plots import save_learning_curve
+    from .io import prepare_out_dir, save_run
     from .train import train
 
     config = config_from_args(args)
+    if args.out is not None:
+        prepare_out_dir(args.out)  # before training: a bad --out costs nothing
     policy, history = train(config, progress=False if (args.no_progress or args.json) else None)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        history.to_csv(args.out / "history.csv")
-        save_learning_curve(history, args.out / "learning_curve.png",
-                            title=f"REINFORCE on {config.env_id} (seed {config.seed})", target=config.target_return)
-        save_policy(policy, config, args.out)
+        save_run(args.out, policy, config, history)
     summary = history.summary()
+    if history.interrupted:
+        if args.json:
+            print(json.dumps(summary))
+        saved = f"; saved to {args.out}" if args.out else " (no --out: nothing saved)"
+        print(f"pgcourse: interrupted by {history.interrupt_signal} after {summary['iterations']} iterations"
+              f"{saved}", file=sys.stderr)
+        return _EXIT[history.interrupt_signal]
     if args.json:
         print(json.dumps(summary))
     else:
@@ -127,18 +138,22 @@ def _train(args) -> int:
 
 def evaluate(policy, env_id: str, episodes: int = 16, seed: int = 0, greedy: bool = False) -> dict:
     """Mean return ± standard error of ``episodes`` fresh episodes (sampled actions unless greedy)."""
-    from ._validate import check_positive_int
+    from ._validate import MAX_BATCH, check_positive_int, check_seed
     from .batch import sample_batch
 
-    episodes = check_positive_int("episodes", episodes)
+    episodes = check_positive_int("episodes", episodes, maximum=MAX_BATCH)
+    seed = check_seed(seed)
     rets = sample_batch(env_id, policy, n_traj=episodes, seed=seed, greedy=greedy).returns().double()
     stderr = float(rets.std() / math.sqrt(episodes)) if episodes > 1 else 0.0
     return {"mean_return": float(rets.mean()), "stderr": stderr, "episodes": episodes}
 
 
 def _evaluate(args) -> int:
+    from ._validate import MAX_BATCH, check_positive_int, check_seed
     from .io import load_policy
 
+    check_seed(args.seed)
+    check_positive_int("episodes", args.episodes, maximum=MAX_BATCH)
     policy, config = load_policy(args.policy_dir)
     result = evaluate(policy, config.env_id, args.episodes, args.seed, args.greedy)
     if args.json:
@@ -166,9 +181,23 @@ def main(argv=None) -> int:
             return 0
         return _train(args) if args.command == "train" else _evaluate(args)
     except (_UsageError, ValueError) as err:
-        message = " ".join(str(err).split())
-        print(f"pgcourse: error: {message}", file=sys.stderr)
-        return 2
+        return _fail(err, 2)
+    except OSError as err:  # a folder that cannot be written, a full disk
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        return _fail(f"{err.strerror or err}{where}", 2)
+    except MemoryError:
+        return _fail("out of memory; lower n_traj or hidden", 2)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
+        print("pgcourse: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a fault inside the course: one line, not a traceback
+        return _fail(f"internal error ({type(err).__name__}: {err}); please report it", 1)
+
+
+def _fail(err, status: int) -> int:
+    message = " ".join(str(err).split())
+    print(f"pgcourse: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

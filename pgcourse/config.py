@@ -8,10 +8,10 @@ each gradient step (``pgcourse.weights``) read their settings from it.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields
 
-from ._validate import check_choice, check_gamma, check_lr, check_positive_int
+from ._validate import (MAX_BATCH, check_bool, check_choice, check_gamma, check_hidden, check_lr,
+                        check_positive_int, check_real, check_seed)
 from .batch import check_env_id
 
 __all__ = ["WEIGHTS", "BASELINES", "OPTIMIZERS", "IMPORTANCE_WEIGHTS", "TrainConfig", "merge_config"]
@@ -79,7 +79,7 @@ class TrainConfig:
     """Also stop after the batch that brings the environment steps to at least this (None: no budget)."""
 
     def __post_init__(self):
-        self.hidden = tuple(int(h) for h in self.hidden)
+        self.hidden = check_hidden(self.hidden)
         self.validate()
 
     def validate(self) -> "TrainConfig":
@@ -89,7 +89,7 @@ class TrainConfig:
         check_choice("baseline", self.baseline, BASELINES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("policy", self.policy, ("auto", "categorical", "gaussian"))
-        check_positive_int("n_traj", self.n_traj)
+        check_positive_int("n_traj", self.n_traj, maximum=MAX_BATCH)
         check_positive_int("iterations", self.iterations)
         check_positive_int("steps_per_batch", self.steps_per_batch)
         check_choice("importance_weights", self.importance_weights, IMPORTANCE_WEIGHTS)
@@ -98,13 +98,16 @@ class TrainConfig:
                              f"weights, which need weights='reward_to_go' (got {self.weights!r})")
         if self.max_env_steps is not None:
             check_positive_int("max_env_steps", self.max_env_steps)
+        check_positive_int("value_steps", self.value_steps)
         check_lr(self.lr)
-        check_lr(self.value_lr)
+        check_lr(self.value_lr, "value_lr")
         check_gamma(self.gamma)
-        if any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be ≥ 1, got {self.hidden}")
-        if self.target_return is not None and not math.isfinite(float(self.target_return)):
-            raise ValueError(f"target_return must be a finite number or None, got {self.target_return!r}")
+        check_real("log_std_init", self.log_std_init, -20.0, 20.0)
+        check_bool("normalise", self.normalise)
+        check_seed(self.seed)
+        self.hidden = check_hidden(self.hidden)
+        if self.target_return is not None:
+            check_real("target_return", self.target_return)
         return self
 
     def to_json(self) -> str:

@@ -13,16 +13,18 @@ Both run offline: ``python -m pgcourse student`` / ``python -m pgcourse site`` (
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 __all__ = ["STUB", "notebooks", "strip_solutions", "student_notebook", "make_student", "build_site"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.S | re.M)
 
 
 def notebooks(src) -> list[Path]:
@@ -33,55 +35,129 @@ def notebooks(src) -> list[Path]:
     return found
 
 
-def strip_solutions(source: str) -> str:
-    """Replace each solution region (markers included) by the stub, keeping its indentation."""
-    if source.count(BEGIN) != source.count(END):
-        raise ValueError(f"unbalanced solution markers: {source.count(BEGIN)} BEGIN, {source.count(END)} END")
+def strip_solutions(source: str, where: str = "a cell") -> str:
+    """Replace each solution region (markers included) by the stub, keeping its indentation.
 
-    def stub(match: re.Match) -> str:
-        indent = match.group(1)
-        return "".join(f"{indent}{line}\n" for line in STUB.splitlines()) if match.group(2) else \
-            "\n".join(f"{indent}{line}" for line in STUB.splitlines())
-
-    return _REGION.sub(stub, source)
+    The markers are read line by line: a BEGIN inside a region, an END without a BEGIN, or a region
+    left open is a ValueError naming ``where`` and the line, so no solution line can slip through."""
+    out, open_at, indent = [], None, ""
+    lines = source.split("\n")
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if stripped.startswith(BEGIN):
+            if open_at is not None:
+                raise ValueError(f"{where}: line {number} opens a solution inside the one opened on line "
+                                 f"{open_at}; solutions cannot be nested")
+            open_at, indent = number, line[:len(line) - len(line.lstrip())]
+        elif stripped.startswith(END):
+            if open_at is None:
+                raise ValueError(f"{where}: line {number} closes a solution that was never opened")
+            out.extend(f"{indent}{stub}" for stub in STUB.splitlines())
+            open_at = None
+        elif open_at is None:
+            out.append(line)
+    if open_at is not None:
+        raise ValueError(f"{where}: the solution opened on line {open_at} is never closed ({END!r})")
+    return "\n".join(out)
 
 
 def _is_exercise_section(cell) -> bool:
     return cell.cell_type == "markdown" and re.match(r"\s*#+\s*Exercises?\b", cell.source or "") is not None
 
 
-def student_notebook(nb):
-    """A copy of notebook ``nb`` (nbformat) with solutions stubbed and exercise outputs cleared."""
+def _solved_names(source: str) -> set[str]:
+    """The functions and classes a solution cell defines (their bodies are what the student writes)."""
+    return set(re.findall(r"^[ \t]*(?:def|class)\s+([A-Za-z_]\w*)", source, re.M))
+
+
+def student_notebook(nb, name: str = "notebook"):
+    """A copy of notebook ``nb`` (nbformat) with solutions stubbed, and no output that could show one.
+
+    Cleared: the outputs of solution cells, of every code cell in the exercises section, and of any
+    later cell that uses a function a solution defines. Markers outside code cells are an error."""
     import copy
 
     nb = copy.deepcopy(nb)
-    in_exercises = False
-    for cell in nb.cells:
+    in_exercises, solved = False, set()
+    for number, cell in enumerate(nb.cells):
+        where = f"{name}, cell {number}"
         in_exercises = in_exercises or _is_exercise_section(cell)
         if cell.cell_type != "code":
+            if BEGIN in (cell.source or "") or END in (cell.source or ""):
+                raise ValueError(f"{where} ({cell.cell_type}): solution markers belong in code cells only")
             continue
-        has_solution = BEGIN in cell.source
+        has_solution = BEGIN in cell.source or END in cell.source
+        uses_solved = any(re.search(rf"\b{re.escape(n)}\b", cell.source) for n in solved)
         if has_solution:
-            cell.source = strip_solutions(cell.source)
-        if has_solution or in_exercises:
+            solved |= _solved_names(cell.source)
+            cell.source = strip_solutions(cell.source, where)
+        if has_solution or in_exercises or uses_solved:
             cell.outputs = []
             cell.execution_count = None
     return nb
 
 
-def make_student(src="notebooks", dst="build/student") -> list[Path]:
-    """Write the student edition of every notebook in ``src`` to ``dst``; returns the paths written."""
+def _read_notebook(path: Path):
     import nbformat
 
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in notebooks(src):
+    try:
         nb = nbformat.read(path, as_version=4)
-        out = dst / path.name
-        nbformat.write(student_notebook(nb), out)
-        written.append(out)
-    return written
+        nbformat.validate(nb)
+    except Exception as err:  # JSON errors, nbformat's schema errors: one line naming the file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a readable notebook: {first}") from None
+    return nb
+
+
+def _check_out(src: Path, dst: Path, kinds: tuple[str, ...]) -> None:
+    """``dst`` may not be ``src`` or lie inside it, must not be a file, and if it exists must hold only
+    what an earlier build wrote (``kinds``: name patterns), so nothing else can be overwritten."""
+    src_r, dst_r = src.resolve(), dst.resolve()
+    if dst_r == src_r or src_r in dst_r.parents:
+        raise ValueError(f"--out {str(dst)!r} is --src {str(src)!r} or inside it; the notebooks would be "
+                         f"overwritten: choose a folder outside it such as build/")
+    if dst.exists() and not dst.is_dir():
+        raise ValueError(f"--out {str(dst)!r} is a file, not a folder")
+    if dst.is_dir():
+        strangers = [p.name for p in dst.iterdir() if not any(p.match(k) for k in kinds)]
+        if strangers:
+            raise ValueError(f"--out {str(dst)!r} already holds files this build did not write "
+                             f"({', '.join(sorted(strangers)[:3])}); choose a new or empty folder")
+
+
+@contextlib.contextmanager
+def _staged(dst: Path):
+    """A temporary folder beside ``dst``; moved onto ``dst`` when the block succeeds, else removed."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}."))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the edition is an ordinary folder
+    try:
+        yield tmp
+        if dst.exists():
+            old = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.old."))
+            os.replace(dst, old / dst.name)
+            os.replace(tmp, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_student(src="notebooks", dst="build/student") -> list[Path]:
+    """Write the student edition of every notebook in ``src`` to ``dst``; returns the paths written.
+
+    Built in a temporary folder and moved into place only when every notebook succeeded."""
+    import nbformat
+
+    src, dst = Path(src), Path(dst)
+    _check_out(src, dst, ("[0-9][0-9]_*.ipynb",))
+    paths = notebooks(src)
+    editions = [(path.name, student_notebook(_read_notebook(path), path.name)) for path in paths]
+    with _staged(dst) as tmp:
+        for name, nb in editions:
+            nbformat.write(nb, tmp / name)
+    return [dst / name for name, _ in editions]
 
 
 def _title(nb, fallback: str) -> str:
@@ -102,34 +178,76 @@ def _mathjax_dir() -> Path | None:
     return static if (static / "MathJax.js").is_file() else None
 
 
-def _html_for_gifs(nb):
-    """nbconvert renders no image/gif output: give each one an HTML <img> with the same data."""
+def _html_for_gifs(nb) -> dict[str, str]:
+    """nbconvert renders no image/gif output: give each one a placeholder paragraph, which the
+    sanitiser keeps, and return placeholder → the <img> with the same data (put in after sanitising:
+    the course's own animation, base64 only, so nothing in it can be markup)."""
+    images = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if "image/gif" in data and "text/html" not in data:
                 gif = "".join(data["image/gif"]).replace("\n", "")
-                data["text/html"] = f'<img src="data:image/gif;base64,{gif}" alt="animation">'
+                if not re.fullmatch(r"[A-Za-z0-9+/=]*", gif):
+                    continue
+                token = f"PGCOURSE-ANIMATION-{len(images)}"
+                data["text/html"] = token
+                images[token] = f'<img src="data:image/gif;base64,{gif}" alt="animation">'
+    return images
+
+
+CSP = ("default-src 'self' data:; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; font-src 'self' data:; connect-src 'none'; object-src 'none'; base-uri 'none'; "
+       "form-action 'none'")
+"""The pages' Content-Security-Policy: nothing is fetched from another origin (the site works offline
+and a notebook's HTML cannot call home); the notebooks' own HTML is also sanitised by nbconvert."""
+_TEMPLATE = "pgcourse_offline.html.j2"
+_OFFLINE = ("{%- extends 'lab/index.html.j2' -%}\n"
+            "{%- block html_head_js_requirejs -%}\n"  # require.js (from a CDN) only serves widget state
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+            "{%- endblock html_head_js_requirejs -%}\n"
+            "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n")  # from a CDN too
+
+
+def _without_widgets(nb):
+    """Drop the stored widget state and views: they need scripts from a CDN, and each panel's figure is
+    stored beside it as a PNG (``panel.snapshot()``), which the page shows."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
     return nb
 
 
 def build_site(src="notebooks", dst="build/site") -> Path:
     """Static HTML pages from the stored notebooks plus index.html; returns the index's path."""
-    import nbformat
+    src, dst = Path(src), Path(dst)
+    _check_out(src, dst, ("*.html", "mathjax"))
+    paths = notebooks(src)
+    nbs = [(path, _read_notebook(path)) for path in paths]
+    with _staged(dst) as tmp:
+        _write_site(nbs, tmp)
+    return dst / "index.html"
+
+
+def _write_site(nbs, dst: Path) -> None:
+    import jinja2
     from nbconvert import HTMLExporter
 
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
     mathjax = _mathjax_dir()
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="lab", extra_loaders=[jinja2.DictLoader({_TEMPLATE: _OFFLINE})],
+                            template_file=_TEMPLATE, sanitize_html=True)
     if mathjax is not None:
         shutil.copytree(mathjax, dst / "mathjax", dirs_exist_ok=True)
         exporter.mathjax_url = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # configs it ships
     entries = []
-    for path in notebooks(src):
-        nb = _html_for_gifs(nbformat.read(path, as_version=4))
+    for path, nb in nbs:
+        nb = _without_widgets(nb)
+        gifs = _html_for_gifs(nb)
         title = _title(nb, path.stem)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+        for token, img in gifs.items():
+            body = re.sub(rf"(?:<p>|&lt;p&gt;)?{token}\b(?:</p>|&lt;/p&gt;)?", img, body)
         page = dst / f"{path.stem}.html"
         page.write_text(body, encoding="utf-8")
         entries.append((page.name, title, path.name))
@@ -150,4 +268,3 @@ def build_site(src="notebooks", dst="build/site") -> Path:
   </ol>
 </body></html>
 """, encoding="utf-8")
-    return index

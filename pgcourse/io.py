@@ -1,28 +1,107 @@
-"""Saving and loading trained policies: a folder with config.json and policy.pt (a state dict)."""
+"""Saving and loading trained policies: a folder with config.json and policy.pt (a state dict).
+
+Every file is written to a temporary name in the same folder and then moved into place with
+``os.replace`` (atomic on one file system), config.json last: a full disk or a crash while writing
+leaves the folder's previous files untouched, and the temporary file is removed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import gymnasium as gym
 import torch
 from torch import nn
 
+from .batch import env_errors
 from .policies import make_policy
 from .train import TrainConfig
 
-__all__ = ["save_policy", "load_policy"]
+__all__ = ["prepare_out_dir", "atomic_write", "save_policy", "save_run", "load_policy"]
 
 CONFIG_FILE, POLICY_FILE = "config.json", "policy.pt"
 
 
+def prepare_out_dir(out_dir) -> Path:
+    """Create ``out_dir`` (and its parents) and prove it writable, or raise one clear ValueError.
+
+    Called before training, so that a bad ``--out`` costs nothing."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {str(out_dir)!r} is a file, not a folder; name a new or existing folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out {str(out_dir)!r} cannot be written: {err.strerror or err}") from None
+    return out_dir
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb"):
+    """Yield a file open at a temporary name beside ``path``; on success move it onto ``path``.
+
+    If the block raises (a full disk, an interrupt), ``path`` keeps its old content and the temporary
+    file is deleted."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def save_policy(policy: nn.Module, config: TrainConfig, out_dir) -> Path:
-    """Write out_dir/policy.pt (state dict) and out_dir/config.json; returns out_dir."""
+    """Write out_dir/policy.pt (state dict), then out_dir/config.json, each atomically; returns out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(policy.state_dict(), out_dir / POLICY_FILE)
-    (out_dir / CONFIG_FILE).write_text(config.to_json() + "\n")
+    with atomic_write(out_dir / POLICY_FILE) as f:
+        torch.save(policy.state_dict(), f)
+    with atomic_write(out_dir / CONFIG_FILE, "w") as f:
+        f.write(config.to_json() + "\n")
+    return out_dir
+
+
+def save_run(out_dir, policy: nn.Module, config: TrainConfig, history) -> Path:
+    """A run's folder: history.csv, learning_curve.png, policy.pt and config.json (last), each atomic.
+
+    Every file is first written completely under a temporary name; only then are they moved into
+    place, so a failure while writing (a full disk) leaves the previous run complete."""
+    from .plots import save_learning_curve
+
+    out_dir = prepare_out_dir(out_dir)
+    title = f"REINFORCE on {config.env_id} (seed {config.seed})"
+    staged = []
+    try:
+        for name, write in (("history.csv", lambda f: history.write_csv(f)),
+                            ("learning_curve.png", lambda f: save_learning_curve(history, f, title=title,
+                                                                                 target=config.target_return)),
+                            (POLICY_FILE, lambda f: torch.save(policy.state_dict(), f)),
+                            (CONFIG_FILE, lambda f: f.write((config.to_json() + "\n").encode()))):
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+            staged.append((tmp, out_dir / name))
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, final in staged:  # config.json last: it names the run the other files belong to
+            os.replace(tmp, final)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
     return out_dir
 
 
@@ -49,7 +128,8 @@ def load_policy(policy_dir) -> tuple[nn.Module, TrainConfig]:
         raise ValueError(f"{str(policy_dir / POLICY_FILE)!r} is not a readable state dict: {first}") from None
     if not isinstance(state, dict):
         raise ValueError(f"{str(policy_dir / POLICY_FILE)!r} holds a {type(state).__name__}, not a state dict")
-    env = gym.make(config.env_id)
+    with env_errors(config.env_id):
+        env = gym.make(config.env_id)
     try:
         policy = make_policy(env.observation_space, env.action_space, config.policy, config.hidden,
                              log_std_init=config.log_std_init)

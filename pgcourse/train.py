@@ -16,7 +16,11 @@ import collections
 import contextlib
 import copy
 import csv
+import io
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,7 +42,7 @@ from .weights import BatchWeights, batch_weights
 __all__ = ["TrainConfig", "merge_config", "Callback", "StepHook",
            "SeedCallback", "SeedStepHook", "HISTORY_COLUMNS", "History",
            "make_optimizer", "single_thread", "batch_seed", "train", "train_seeds", "value_subset",
-           "fit_value"]
+           "fit_value", "memory_estimate", "check_memory"]
 
 Callback = Callable[[int, Batch, "History", nn.Module], None]
 """train's callback(iteration, batch, history, policy): after each batch's update."""
@@ -76,6 +80,10 @@ class History:
     """True when target_return was reached."""
     diverged: str | None = None
     """Why training stopped early because the loss or gradient became NaN/inf (None: it did not)."""
+    interrupted: bool = False
+    """True when Ctrl-C (SIGINT) or SIGTERM stopped training early; the policy is the one after the last
+    finished iteration, and ``interrupt_signal`` names the signal."""
+    interrupt_signal: str | None = None
 
     def append(self, **row):
         for key in HISTORY_COLUMNS:
@@ -94,18 +102,24 @@ class History:
 
     def to_csv(self, path) -> Path:
         path = Path(path)
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
-            writer.writeheader()
-            writer.writerows(self.rows())
+        with path.open("wb") as f:
+            self.write_csv(f)
         return path
+
+    def write_csv(self, f) -> None:
+        """The rows as CSV into a binary file object."""
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(self.rows())
+        f.write(text.getvalue().encode())
 
     def summary(self) -> dict:
         """The CLI's final JSON line."""
         return {"solved": bool(self.solved), "iterations": len(self),
                 "env_steps": int(self.env_steps[-1]) if self.env_steps else 0,
                 "wall_s": round(float(self.wall_s[-1]), 3) if self.wall_s else 0.0,
-                "final_return": float(self.final_return)}
+                "final_return": float(self.final_return), "interrupted": bool(self.interrupted)}
 
 
 def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
@@ -278,46 +292,123 @@ def _pad(tensors: list[Tensor], length: int) -> Tensor:
     return torch.stack([torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, length - t.shape[1])) for t in tensors])
 
 
+class _Interrupt:
+    """While training, SIGINT (Ctrl-C, a notebook's interrupt) and SIGTERM ask the loop to stop after the
+    iteration it is in, so the policy and the history agree; a second Ctrl-C stops at once
+    (KeyboardInterrupt). Off the main thread, where Python cannot install handlers, nothing changes."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.signal: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.signal == "SIGINT" and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name)
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        return False
+
+
 def _train_seeds(config: TrainConfig, seeds, progress, callback, on_step, weighting: BatchWeights):
-    """The training loop: per iteration, sample → stop check → weights and update → value fit → record."""
+    """The training loop: per iteration, sample → stop check → weights and update → value fit → record.
+
+    SIGINT or SIGTERM ends it after the current iteration: it returns what it has, each history marked
+    ``interrupted`` (so ``train`` returns too, and the CLI saves the run before exiting 130 or 143)."""
     start = time.perf_counter()
     envs_cache: dict = {}
     state = _Seeds(config, seeds)
     bar = _progress(config.iterations, progress)
-    try:
-        policy, value = _initial_stacks(config, seeds)
-        optimizer = StackedOptimizer(policy.parameters(), config.optimizer, config.lr)
-        value_opt = (StackedOptimizer(value.parameters(), "adam", config.value_lr) if value is not None else None)
-        for it in range(config.iterations):
-            active = state.active()
-            if not active:
-                break
-            batches = _sample(envs_cache, config, policy, active, seeds, it)
-            solved = [state.record_returns(k, b) for k, b in zip(active, batches)]  # the stop check
-            padded = _Padded.of(active, batches)
-            steps = _update(config, weighting, policy, optimizer, padded, batches, solved,
-                            [state.histories[k] for k in active], it, on_step, active, value)
-            if value is not None:
-                _fit_values(config, value, value_opt, padded, batches, solved)
-            _record(state, it, active, batches, solved, steps, time.perf_counter() - start, callback, policy)
-            _show_progress(bar, state, active)
-        if bar is not None and bar.n < bar.total:  # finished early: show the bar complete, not failed
-            bar.total = bar.n
-            bar.refresh()
-    finally:
-        if bar is not None:
-            bar.close()
-        for envs in envs_cache.values():
-            envs.close()
+    with _Interrupt() as interrupt:
+        try:
+            policy, value = _initial_stacks(config, seeds)
+            optimizer = StackedOptimizer(policy.parameters(), config.optimizer, config.lr)
+            value_opt = (StackedOptimizer(value.parameters(), "adam", config.value_lr) if value is not None else None)
+            _loop(config, seeds, state, policy, value, optimizer, value_opt, envs_cache, bar, interrupt, start,
+                  callback, on_step, weighting)
+        finally:
+            if bar is not None:
+                bar.close()
+            for envs in envs_cache.values():
+                envs.close()
+    if interrupt.signal is not None:
+        for history in state.histories:
+            history.interrupted, history.interrupt_signal = True, interrupt.signal
     return [policy.module(k) for k in range(len(seeds))], state.histories
+
+
+def _loop(config, seeds, state, policy, value, optimizer, value_opt, envs_cache, bar, interrupt, start,
+          callback, on_step, weighting):
+    """Iterations until every seed stopped or a signal asked to stop (see _train_seeds)."""
+    for it in range(config.iterations):
+        active = state.active()
+        if not active or interrupt.signal is not None:
+            break
+        batches = _sample(envs_cache, config, policy, active, seeds, it)
+        solved = [state.record_returns(k, b) for k, b in zip(active, batches)]  # the stop check
+        padded = _Padded.of(active, batches)
+        steps = _update(config, weighting, policy, optimizer, padded, batches, solved,
+                        [state.histories[k] for k in active], it, on_step, active, value)
+        if value is not None:
+            _fit_values(config, value, value_opt, padded, batches, solved)
+        _record(state, it, active, batches, solved, steps, time.perf_counter() - start, callback, policy)
+        _show_progress(bar, state, active)
+    if bar is not None and bar.n < bar.total:  # finished early: show the bar complete, not failed
+        bar.total = bar.n
+        bar.refresh()
 
 
 def _initial_stacks(config: TrainConfig, seeds):
     probe = make_vector_env(config.env_id, 1)  # for the observation and action spaces
     try:
+        check_memory(config, len(seeds), probe)
         return _make_stacks(config, seeds, probe)
     finally:
         probe.close()
+
+
+def memory_estimate(config: TrainConfig, n_seeds: int, envs) -> int:
+    """Bytes a run needs, roughly, before anything is allocated: K copies of the weights with their
+    gradients and Adam moments, and one padded batch with the activations its backward pass keeps."""
+    obs_dim = int(np.prod(envs.single_observation_space.shape))
+    space = envs.single_action_space
+    n_out = int(space.n) if hasattr(space, "n") else 2 * int(np.prod(space.shape))
+    sizes = (obs_dim, *config.hidden, n_out)
+    n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    if config.baseline == "value":
+        n_params += sum((a + 1) * b for a, b in zip((obs_dim, *config.hidden, 1), (*config.hidden, 1)))
+    spec = envs.spec
+    horizon = (spec.max_episode_steps if spec is not None and spec.max_episode_steps else None) or 1000
+    per_step = obs_dim + 3 * sum(config.hidden) + 4 * n_out + 8  # obs, activations, logits, rewards, masks
+    floats = n_seeds * (4 * n_params + config.n_traj * horizon * per_step)
+    return 4 * floats
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover (not on every platform)
+        return None
+
+
+def check_memory(config: TrainConfig, n_seeds: int, envs) -> None:
+    """ValueError, before allocating, when the run would need more than half of this machine's memory."""
+    need, have = memory_estimate(config, n_seeds, envs), _physical_memory()
+    if have is not None and need > have // 2:
+        raise ValueError(f"this run needs about {need / 2**30:.1f} GiB (n_traj={config.n_traj}, "
+                         f"hidden={list(config.hidden)}, {n_seeds} seed(s)), more than half of this machine's "
+                         f"{have / 2**30:.1f} GiB; lower n_traj or hidden")
 
 
 @dataclass

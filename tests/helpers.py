@@ -33,5 +33,6 @@ def rerun_with(panel, **values):
     assert before[:4] == b"\x89PNG", "the panel has drawn a PNG figure before the controls move"
     panel.set(**values)
     panel.button.click()
+    assert "color:#b00" not in panel.status.value, f"the panel failed: {panel.status.value}"
     assert panel.png != before, f"the figure did not change after setting {values}"
     return panel.result

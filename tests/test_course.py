@@ -33,7 +33,7 @@ def test_strip_solutions_keeps_indentation_and_code_around():
 
 
 def test_unbalanced_markers_are_an_error():
-    with pytest.raises(ValueError, match="unbalanced solution markers"):
+    with pytest.raises(ValueError, match="the solution opened on line 1 is never closed"):
         strip_solutions(f"{BEGIN}\nx = 1\n")
 
 

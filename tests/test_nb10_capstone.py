@@ -59,7 +59,9 @@ def test_ablation_rows_are_one_train_seeds_call_each():
 
 
 def test_ablation_counts_a_diverged_seed_as_not_solved():
-    (row,) = ablation([("blows up", {**PLAIN, "optimizer": "sgd", "lr": 1e38})], seeds=(0, 1), iterations=5,
+    blows_up = {**PLAIN, "env_id": "Pendulum-v1", "optimizer": "sgd", "lr": 1e3, "normalise": False,
+                "baseline": "none", "weights": "total_return"}  # the largest lr allowed, unnormalised: NaN
+    (row,) = ablation([("blows up", blows_up)], seeds=(0, 1), iterations=5,
                       max_env_steps=5000, target_return=475.0)
     assert row.diverged == 2 and row.k == 0 and not row.solved.any()
     assert "2 diverged" in format_ablation([row])

@@ -172,7 +172,9 @@ def test_gaussian_and_value_baseline_runs_match_alone():
     _, histories = train_seeds(config, [0, 5], progress=False)
     for k, seed in enumerate([0, 5]):
         _, alone = train(config, seed=seed, progress=False)
-        assert histories[k].mean_return[0] == alone.mean_return[0]
+        # the first batch too only up to rounding: the stacked Gaussian's mean is computed by one
+        # baddbmm for both seeds, whose float32 rounding differs from one seed's on some CPUs (AVX-512)
+        np.testing.assert_allclose(histories[k].mean_return[0], alone.mean_return[0], rtol=1e-6)
         np.testing.assert_allclose(histories[k].mean_return, alone.mean_return, rtol=1e-5)
 
 

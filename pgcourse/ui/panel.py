@@ -92,7 +92,7 @@ class Panel(w.VBox):
         self.png: bytes = b""
         self.button = w.Button(description=button, button_style="primary", icon="play",
                                layout=w.Layout(width="10em"))
-        self.button.on_click(lambda _: self.run())
+        self.button.on_click(self._press)
         self.status = w.HTML(value="<i>press the button</i>" if not auto else "")
         self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.output_area = w.Output()  # where compute's own output goes (e.g. a tqdm progress bar)
@@ -128,16 +128,20 @@ class Panel(w.VBox):
                 self.output_area.clear_output()
             with self.output_area:
                 result = self.compute(**values)
-        except ValueError as err:  # bad combination of settings: say so, keep the last figure
-            self.status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+            earlier = self.runs[-self.keep:] if self.keep else []
+            fig = Figure(figsize=self.figsize, dpi=DPI, layout="constrained")
+            self.draw(fig, result, earlier)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=DPI)
+        except KeyboardInterrupt:  # the notebook's interrupt: keep the last figure, stay usable
+            self.status.value = "<span style='color:#b00'>interrupted; press the button to run again</span>"
+            raise
+        except Exception as err:  # any failure: say which, in red, keep the last figure
+            what = "" if isinstance(err, ValueError) else f"{type(err).__name__}: "
+            self.status.value = f"<span style='color:#b00'>{html.escape(what + str(err))}</span>"
             raise
         finally:
             self.button.disabled = False
-        earlier = self.runs[-self.keep:] if self.keep else []
-        fig = Figure(figsize=self.figsize, dpi=DPI, layout="constrained")
-        self.draw(fig, result, earlier)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI)
         self.png = buffer.getvalue()
         self.image.value = self.png
         self.figure = fig
@@ -146,6 +150,13 @@ class Panel(w.VBox):
         shown = ", ".join(f"{k} = {_fmt(v)}" for k, v in values.items())
         self.status.value = f"{shown} — {time.perf_counter() - start:.1f} s"
         return result
+
+    def _press(self, _button) -> None:
+        """The button: run, and leave a failure in the status line (red) rather than the widget log."""
+        try:
+            self.run()
+        except (Exception, KeyboardInterrupt):
+            pass
 
     def snapshot(self):
         """A static PNG of the current figure, for the stored notebook (IPython.display.Image)."""
