@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from ._validate import check_mask
 from .policies import mlp
 
-__all__ = ["mean_baseline", "time_mean_baseline", "SPREAD_TOL", "negligible", "normalise", "ValueBaseline",
+__all__ = ["mean_baseline", "time_mean_baseline", "leave_one_out_mean_baseline",
+           "leave_one_out_time_mean_baseline", "SPREAD_TOL", "negligible", "normalise", "ValueBaseline",
            "optimal_baseline", "optimal_scalar_baseline", "optimal_baseline_from_samples", "subtract_baseline"]
 
 
@@ -34,6 +35,38 @@ def time_mean_baseline(rtg: Tensor, mask: Tensor | None = None) -> Tensor:
     count = mask.sum(0)
     total = torch.where(mask, rtg, torch.zeros((), dtype=rtg.dtype)).sum(0)
     return total / count.clamp(min=1)
+
+
+def leave_one_out_mean_baseline(rets: Tensor) -> Tensor:
+    """b_i = (1/(N−1)) Σ_{j≠i} R(τ_j)   (the mean of the *other* trajectories' returns).
+
+    rets: (N,) with N ≥ 2; returns (N,). b_i does not depend on τ_i, so E[g_i (R(τ_i) − b_i)] = ∇J:
+    unbiased, unlike ``mean_baseline``, whose E is (1 − 1/N)∇J. Batch by batch,
+    R_i − b_i = N/(N−1) · (R_i − mean_j R_j): the same estimate, scaled by N/(N−1).
+    Taught in notebooks/03_reinforce.ipynb.
+    """
+    if rets.dim() != 1 or rets.shape[0] < 2:
+        raise ValueError(f"rets must have shape (N,) with N ≥ 2 (one other trajectory at least), "
+                         f"got {tuple(rets.shape)}")
+    n = rets.shape[0]
+    return (rets.sum() - rets) / (n - 1)
+
+
+def leave_one_out_time_mean_baseline(rtg: Tensor, mask: Tensor | None = None) -> Tensor:
+    """b_{i,t} = mean of Q̂_{j,t} over the *other* trajectories j ≠ i still running at t.
+
+    rtg, mask: (N, T); returns (N, T), 0 where trajectory i runs alone at t (or not at all): there
+    b_{i,t} = 0, no baseline. Unbiased, unlike ``time_mean_baseline``, which includes Q̂_{i,t} itself and
+    scales step t's part of the expected gradient by 1 − 1/n_t (n_t trajectories running at t).
+    Step by step, Q̂_{i,t} − b_{i,t} = n_t/(n_t − 1) · (Q̂_{i,t} − b_t) where n_t ≥ 2.
+    Taught in notebooks/03_reinforce.ipynb.
+    """
+    mask = check_mask(rtg, mask)
+    inside = torch.where(mask, rtg, torch.zeros((), dtype=rtg.dtype))
+    others = (mask.sum(0, keepdim=True) - 1).clamp(min=1)            # n_t − 1, at least 1
+    loo = (inside.sum(0, keepdim=True) - inside) / others
+    alone = mask.sum(0, keepdim=True) < 2
+    return torch.where(mask & ~alone, loo, torch.zeros((), dtype=rtg.dtype))
 
 
 SPREAD_TOL = 1e-6

@@ -23,7 +23,7 @@ from ._validate import check_mask
 from .returns import reward_to_go, total_return
 
 __all__ = ["log_ratios", "trajectory_ratio", "trajectory_is_weights", "per_decision_is_weights",
-           "seed_causal_is_weights", "first_order_is_weights", "effective_sample_size"]
+           "notes_causal_is_weights", "first_order_is_weights", "effective_sample_size"]
 
 
 def _check(rew: Tensor | None, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None) -> Tensor:
@@ -103,7 +103,7 @@ def per_decision_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mas
     return w.to(dtype)
 
 
-def seed_causal_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None = None) -> Tensor:
+def notes_causal_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mask: Tensor | None = None) -> Tensor:
     """w_{i,t} = (Π_{t''=1}^{t} ρ_{t''}) · Σ_{t'≥t} r_{t'} Π_{t''=t}^{t'} ρ_{t''}   (the notes' form: BIASED).
 
     The reward correction starts at t'' = t instead of t+1, so ρ_t is counted

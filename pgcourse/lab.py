@@ -125,8 +125,8 @@ ESTIMATORS: dict[str, Callable[[LabContext], Tensor]] = {
         importance.per_decision_is_weights(lab.rew, lab.logp, lab.logp_old, lab.batch.mask)),
     "first_order_is": lambda lab: lab.samples(
         importance.first_order_is_weights(lab.rew, lab.logp, lab.logp_old, lab.batch.mask)),
-    "seed_causal_is": lambda lab: lab.samples(
-        importance.seed_causal_is_weights(lab.rew, lab.logp, lab.logp_old, lab.batch.mask)),
+    "notes_causal_is": lambda lab: lab.samples(
+        importance.notes_causal_is_weights(lab.rew, lab.logp, lab.logp_old, lab.batch.mask)),
 }
 
 WeightChoice = str | Tensor | Callable[[LabContext], Tensor]
@@ -160,9 +160,9 @@ def compare_estimators(lab: LabContext, estimators: Iterable[str] | Mapping[str,
 
 
 def format_summaries(results: Mapping[str, GradientSummary]) -> str:
-    """A plain-text table: estimator, max |z|, ‖bias‖, tr Cov, N (one row per estimator)."""
+    """A plain-text table: estimator, max |z|, ‖ĝ−∇J‖ (the sampling error), tr Cov, N (one row per estimator)."""
     width = max([len("estimator")] + [len(name) for name in results])
-    lines = [f"{'estimator':<{width}}  {'max|z|':>8}  {'‖bias‖':>9}  {'tr Cov':>10}  {'N':>7}"]
+    lines = [f"{'estimator':<{width}}  {'max|z|':>8}  {'‖ĝ−∇J‖':>9}  {'tr Cov':>10}  {'N':>7}"]
     for name, s in results.items():
-        lines.append(f"{name:<{width}}  {s.max_abs_z:8.2f}  {s.bias_norm:9.3g}  {s.trace_cov:10.4g}  {s.n:7d}")
+        lines.append(f"{name:<{width}}  {s.max_abs_z:8.2f}  {s.error_norm:9.3g}  {s.trace_cov:10.4g}  {s.n:7d}")
     return "\n".join(lines)

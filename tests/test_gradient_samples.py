@@ -166,7 +166,7 @@ def test_compare_to_exact_hand_example_and_degenerate_parameters():
     assert s.z[0] == pytest.approx(1.0) and s.z[1] == 0.0 and s.z[2] == math.inf
     assert s.max_abs_z == math.inf and s.n == 2
     assert s.trace_cov == pytest.approx(2.0)  # the per-parameter variances 2, 0, 0
-    assert torch.allclose(s.bias, torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(s.error, torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="P = 3 entries"):
         compare_to_exact(samples, torch.zeros(2))
     with pytest.raises(ValueError, match="at least 2 samples"):

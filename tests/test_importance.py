@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from pgcourse import (TabularMDP, compare_estimators, effective_sample_size, first_order_is_weights, log_ratios,
-                      make_lab, per_decision_is_weights, reward_to_go, seed_causal_is_weights,
+                      make_lab, per_decision_is_weights, reward_to_go, notes_causal_is_weights,
                       trajectory_is_weights, trajectory_ratio)
 
 Z_MAX = 4.5  # two-sided tail 7e-6 per parameter under N(0, 1); seeds are fixed
 
-WEIGHTS = (trajectory_is_weights, per_decision_is_weights, first_order_is_weights, seed_causal_is_weights)
+WEIGHTS = (trajectory_is_weights, per_decision_is_weights, first_order_is_weights, notes_causal_is_weights)
 
 
 def hand_example():
@@ -35,7 +35,7 @@ def test_hand_computed_weights():
         # ρ_t Q̂_t
         first_order_is_weights: torch.tensor([[12.0, 2.5, 9.0], [1.0, 1.0, 0.0]]),
         # Π_{t''≤t} ρ · Σ_{t'≥t} r_{t'} Π_{t''=t}^{t'} ρ: 2·(2 + 2·1 + 3·3), 1·(2·0.5 + 3·1.5), 3·(3·3)
-        seed_causal_is_weights: torch.tensor([[26.0, 5.5, 27.0], [0.5, 0.5, 0.0]]),
+        notes_causal_is_weights: torch.tensor([[26.0, 5.5, 27.0], [0.5, 0.5, 0.0]]),
     }
     for fn, want in expected.items():
         args = (logp_new, logp_old, mask) if fn is trajectory_ratio else (rew, logp_new, logp_old, mask)
@@ -53,7 +53,7 @@ def test_equal_policies_give_on_policy_weights():
     rtg, rets = reward_to_go(rew), rew.sum(1)
     assert torch.allclose(trajectory_ratio(logp, logp), torch.ones(4))
     assert torch.allclose(trajectory_is_weights(rew, logp, logp), rets[:, None].expand(4, 6))
-    for fn in (per_decision_is_weights, first_order_is_weights, seed_causal_is_weights):
+    for fn in (per_decision_is_weights, first_order_is_weights, notes_causal_is_weights):
         assert torch.allclose(fn(rew, logp, logp), rtg), fn.__name__
         assert fn(rew, logp, logp).dtype == torch.float32
 
@@ -143,7 +143,7 @@ def off_policy(request):
     mdp = TabularMDP.random(5, 3, 10, seed=seed)
     target = random_logits(100 + seed)
     lab = make_lab(mdp, target, n_traj=100_000, seed=seed, behaviour_logits=target + 0.5 * random_logits(200 + seed))
-    return seed, compare_estimators(lab, ["trajectory_is", "per_decision_is", "first_order_is", "seed_causal_is"])
+    return seed, compare_estimators(lab, ["trajectory_is", "per_decision_is", "first_order_is", "notes_causal_is"])
 
 
 @pytest.mark.slow
@@ -157,10 +157,10 @@ def test_trajectory_and_per_decision_is_are_unbiased(off_policy):
 
 
 @pytest.mark.slow
-def test_seed_causal_form_is_biased(off_policy):
+def test_notes_causal_form_is_biased(off_policy):
     # notebook 08: the notes' Π_{t''=t}^{t'} counts ρ_t twice; it misses ∇J(θ') by ≫ 20 standard errors (≈ 90–100 here)
     seed, s = off_policy
-    assert s["seed_causal_is"].max_abs_z > 20, s["seed_causal_is"]
+    assert s["notes_causal_is"].max_abs_z > 20, s["notes_causal_is"]
 
 
 @pytest.mark.slow
@@ -173,10 +173,10 @@ def test_first_order_bias_grows_with_policy_distance():
     for d in (0.0, 0.25, 0.5, 1.0):
         lab = make_lab(mdp, target, n_traj=100_000, seed=1, behaviour_logits=target + d * direction)
         results[d] = compare_estimators(lab, ["first_order_is"])["first_order_is"]
-    print("first-order IS: " + "; ".join(f"d={d}: ‖bias‖ {s.bias_norm:.3f}, max|z| {s.max_abs_z:.1f}"
+    print("first-order IS: " + "; ".join(f"d={d}: ‖ĝ − ∇J‖ {s.error_norm:.3f}, max|z| {s.max_abs_z:.1f}"
                                           for d, s in results.items()))
     assert results[0.0].max_abs_z < Z_MAX
-    norms = [results[d].bias_norm for d in results]
+    norms = [results[d].error_norm for d in results]
     assert all(a < b for a, b in zip(norms, norms[1:])), norms
     assert all(results[d].max_abs_z > Z_MAX for d in (0.25, 0.5, 1.0))
 

@@ -37,3 +37,35 @@ def test_shape_mismatch_and_none():
     assert "shape (2,), expected (3,)" == first_mismatch([1, 2], [1, 2, 3])
     result = check_function("f", lambda x, scale=1.0: None, reference, CASES, verbose=False)
     assert not result.passed
+
+
+def test_call_reader_reports_stub_and_crash_without_raising():
+    from pgcourse.ui.checks import call_reader
+
+    def stub(x):
+        raise NotImplementedError
+
+    assert call_reader("f", lambda x: 2 * x, 3) == (6, None)
+    value, failure = call_reader("f", stub, 3, stub="not implemented yet: write f")
+    assert value is None and not failure.passed and failure.message == "not implemented yet: write f"
+    value, failure = call_reader("f", lambda x: 1 / x, 0)
+    assert value is None and failure.message == "f(0) raised ZeroDivisionError: division by zero"
+
+
+def test_number_prediction_accepts_only_finite_numbers_within_tolerance():
+    from pgcourse.ui.checks import check_number_prediction
+
+    def check(value):
+        return check_number_prediction("p", lambda: value, 0.5, 0.01, matches="the exact value", hint="think",
+                                       verbose=False)
+
+    assert check(0.505).passed and "matches the exact value 0.5" in check(0.505).message
+    assert not check(0.52).passed and check(0.52).message.endswith("Hint: think")
+    assert "return one number" in check("half").message
+    assert "return a finite number" in check(float("nan")).message
+
+    def stub():
+        raise NotImplementedError
+
+    assert "return your prediction" in check_number_prediction("p", stub, 0.5, 0.01, matches="m", hint="h",
+                                                               verbose=False).message

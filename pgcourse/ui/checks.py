@@ -8,13 +8,15 @@ exception is reported as a failure, never a crash of the notebook.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["CheckResult", "first_mismatch", "check_function", "report", "check_loss"]
+__all__ = ["CheckResult", "first_mismatch", "check_function", "report", "check_loss", "call_reader",
+           "check_number_prediction"]
 
 
 @dataclass
@@ -95,6 +97,42 @@ def report(result: CheckResult, verbose: bool = True) -> CheckResult:
     if verbose:
         print(("✅ " if result.passed else "❌ ") + repr(result))
     return result
+
+
+def call_reader(name: str, fn: Callable, *args, stub: str = "not implemented yet (raised NotImplementedError)"):
+    """Call the reader's fn(*args): (value, None), or (None, a failing CheckResult) if it raised.
+
+    ``stub`` is the message for NotImplementedError (the student edition's stub); any other
+    exception is reported with its type and message, never raised into the notebook.
+    """
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, CheckResult(name, False, stub)
+    except Exception as err:  # the reader's code may fail in any way; report it, don't crash
+        call = f"{name}({', '.join(repr(a) for a in args)})" if args else "calling it"
+        return None, CheckResult(name, False, f"{call} raised {type(err).__name__}: {err}")
+
+
+def check_number_prediction(name: str, predict: Callable, exact: float, tol: float, *, matches: str, hint: str,
+                            verbose: bool = True) -> CheckResult:
+    """Check a predict-then-check exercise: predict() -> one finite number, PASS within tol of exact.
+
+    ``matches`` names the quantity in the PASS line ("the exact ratio …"); ``hint`` ends the FAIL line.
+    """
+    value, failure = call_reader(name, predict, stub="not implemented yet: return your prediction, a number")
+    if failure is not None:
+        return report(failure, verbose)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return report(CheckResult(name, False, f"predict() returned {value!r}; return one number"), verbose)
+    if not math.isfinite(value):
+        return report(CheckResult(name, False, f"predict() returned {value!r}; return a finite number"), verbose)
+    if abs(value - exact) <= tol:
+        return report(CheckResult(name, True, f"your prediction {value:.4g} matches {matches} {exact:.4g}"), verbose)
+    return report(CheckResult(name, False, f"your prediction {value:.4g} is not within {tol:g} of the answer. "
+                                           f"Hint: {hint}"), verbose)
 
 
 def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],

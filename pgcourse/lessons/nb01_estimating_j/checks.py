@@ -8,7 +8,7 @@ import math
 import torch
 
 from pgcourse.tabular import TabularMDP
-from pgcourse.ui.checks import CheckResult, check_function, report
+from pgcourse.ui.checks import CheckResult, check_function, check_number_prediction, report
 from .measure import average_reward, corridor_problem, stationary_distribution, trajectory_log_prob
 
 __all__ = ["estimate_J_reference", "check_estimate_J", "log_p_tau_reference", "check_log_p_tau",
@@ -90,23 +90,8 @@ def fair_corridor_average_reward() -> float:
 
 def check_fair_corridor_prediction(predict, verbose: bool = True) -> CheckResult:
     """predict() -> a number: the predicted long-run average reward per step; PASS within 0.005 of the exact value."""
-    name = "fair_corridor_prediction"
-    try:
-        value = predict()
-    except NotImplementedError:
-        return report(CheckResult(name, False, "not implemented yet: return your prediction, a number"), verbose)
-    except Exception as err:  # the reader's code may fail in any way; report it, don't crash
-        return report(CheckResult(name, False, f"predict() raised {type(err).__name__}: {err}"), verbose)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return report(CheckResult(name, False, f"predict() returned {value!r}; return one number"), verbose)
-    if not math.isfinite(value):
-        return report(CheckResult(name, False, f"predict() returned {value!r}; return a finite number"), verbose)
-    exact = fair_corridor_average_reward()
-    if abs(value - exact) <= 0.005:
-        return report(CheckResult(name, True, f"your prediction {value:.4g} matches the exact long-run average "
-                                              f"reward {exact:.4g}"), verbose)
-    return report(CheckResult(name, False, f"your prediction {value:.4g} is not the long-run average reward. Hint: "
-                                           "write down P_π for p_right = 0.5; it is symmetric, so its columns sum "
-                                           "to 1 as well as its rows; which μ then solves μ = μ P_π?"), verbose)
+    return check_number_prediction(
+        "fair_corridor_prediction", predict, fair_corridor_average_reward(), 0.005,
+        matches="the exact long-run average reward",
+        hint="write down P_π for p_right = 0.5; it is symmetric, so its columns sum to 1 as well as its rows; "
+             "which μ then solves μ = μ P_π?", verbose=verbose)
