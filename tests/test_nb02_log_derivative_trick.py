@@ -1,16 +1,22 @@
-"""Notebook 02: the bandit's exact gradient and covariance, the gradient cloud, checkers and panel."""
+"""Notebook 02: the bandit's exact gradient and covariance, the gradient cloud, the falling pole (a constant
+added to every reward), checkers and panel."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from helpers import not_implemented, rerun_with
-from pgcourse import TabularMDP, TabularSoftmaxPolicy, gradient_samples, tabular_gradient_samples
-from pgcourse.lessons.nb02_log_derivative_trick.checks import (bandit_gradient_reference, check_bandit_gradient,
-                                                  check_reinforce_estimate, check_softmax_score,
-                                                  reinforce_estimate_reference, softmax_score_reference)
-from pgcourse.lessons.nb02_log_derivative_trick.measure import (bandit_gradient, bandit_objective, bandit_problem,
-                                           bandit_sample_covariance)
+from pgcourse import (CategoricalPolicy, TabularMDP, TabularSoftmaxPolicy, compare_to_exact, gradient_samples,
+                      reward_to_go, sample_batch, tabular_gradient_samples)
+from pgcourse.lessons.nb02_log_derivative_trick.checks import (SHIFTS, bandit_gradient_reference, check_bandit_gradient,
+                                                  check_length_change, check_reinforce_estimate, check_softmax_score,
+                                                  length_change_reference, reinforce_estimate_reference,
+                                                  softmax_score_reference)
+from pgcourse.lessons.nb02_log_derivative_trick.measure import (BALANCE, DOWN, UP, bandit_gradient, bandit_objective,
+                                           bandit_problem, bandit_sample_covariance, expected_length,
+                                           falling_pole, format_summary, reward_shift_ascent)
 from pgcourse.lessons.nb02_log_derivative_trick.panel import gradient_cloud, log_derivative_panel
 
 
@@ -154,3 +160,83 @@ def test_panel_runs_headless_and_matches_its_compute_function():
     direct = gradient_cloud(n_traj=64, lr=0.5, shift=1.0)
     assert np.array_equal(result.estimates, direct.estimates) and np.array_equal(result.J_after, direct.J_after)
     assert np.array_equal(result.cov, direct.cov) and (result.n_traj, result.lr, result.shift) == (64, 0.5, 1.0)
+
+
+# --- a constant added to every reward when episodes end at random times (exercise 4) ----------------------------
+
+def test_format_summary_names_the_sampling_error_not_a_bias():
+    g = torch.Generator().manual_seed(0)
+    samples = torch.randn(400, 3, generator=g, dtype=torch.float64) + 1.0
+    s = compare_to_exact(samples, torch.ones(3, dtype=torch.float64))
+    line = format_summary(s)
+    assert "bias" not in line and "‖ĝ − ∇J‖" in line
+    assert f"{s.error_norm:.3g}" in line and f"{math.sqrt(s.trace_cov / s.n):.3g}" in line and "N = 400" in line
+
+
+def test_falling_pole_expected_length_is_the_geometric_sum_and_J_c_is_1_plus_c_times_it():
+    hold, horizon = 0.95, 30
+    for logit_balance in (-1.0, 0.0, 2.0):
+        theta = torch.tensor([[logit_balance, 0.0], [0.3, -0.2]], dtype=torch.float64)
+        x = float(torch.softmax(theta[UP], -1)[BALANCE]) * hold       # P(still up after one more step)
+        closed = (1 - x ** horizon) / (1 - x)                          # Σ_{t=0}^{H-1} x^t
+        assert float(expected_length(falling_pole(0.0), theta)) == pytest.approx(closed, rel=1e-12)
+        for c in (-2.5, -1.0, 0.0, 0.5, 3.0):
+            mdp = falling_pole(c)
+            assert float(mdp.objective(theta)) == pytest.approx((1 + c) * closed, rel=1e-12, abs=1e-12)
+            g, g0 = mdp.gradient(theta), falling_pole(0.0).gradient(theta)
+            assert torch.allclose(g, (1 + c) * g0, atol=1e-12)
+            assert torch.all(g[DOWN] == 0)                              # the fallen state's choice changes nothing
+
+
+def test_falling_pole_sampled_lengths_match_the_exact_expectation():
+    mdp = falling_pole(0.0)
+    theta = torch.zeros(2, 2, dtype=torch.float64)
+    batch = mdp.sample(theta, 20_000, seed=3)
+    lengths = (batch.obs == UP).sum(1).double()                        # steps the pole was up
+    se = float(lengths.std()) / math.sqrt(len(lengths))
+    assert abs(float(lengths.mean()) - float(expected_length(mdp, theta))) < 4 * se
+
+
+def test_falling_pole_rejects_bad_input():
+    for kwargs in ({"c": math.inf}, {"hold": 0.0}, {"hold": 1.5}, {"horizon": 0}):
+        with pytest.raises(ValueError):
+            falling_pole(**kwargs)
+    with pytest.raises(ValueError):
+        reward_shift_ascent(0.0, steps=0)
+    with pytest.raises(ValueError):
+        reward_shift_ascent(0.0, lr=-1.0)
+
+
+def test_reward_shift_ascent_moves_the_length_by_the_sign_of_1_plus_c():
+    for c in SHIFTS:
+        run = reward_shift_ascent(c, steps=50, lr=0.02)
+        assert run.change == length_change_reference(c)
+    flat = reward_shift_ascent(-1.0, steps=50, lr=0.02)
+    assert torch.equal(flat.lengths, flat.lengths[:1].expand_as(flat.lengths))   # gradient exactly 0: nothing moves
+    slow, base, fast = (reward_shift_ascent(c, steps=50, lr=0.02).lengths[-1] for c in (-0.5, 0.0, 1.0))
+    assert slow < base < fast                                                     # the gradient scales with 1 + c
+    assert float(reward_shift_ascent(-3.0, steps=50, lr=0.02).lengths[-1]) < 1.3   # learns to let go
+
+
+def test_length_change_checker():
+    assert check_length_change(length_change_reference, verbose=False).passed
+    # the checker agrees with the experiment it announces
+    assert check_length_change(lambda c: reward_shift_ascent(c, steps=50, lr=0.02).change, verbose=False).passed
+    wrong = [
+        lambda c: 1,                          # "a constant changes nothing": always learns to balance
+        lambda c: 1 if c >= 0 else -1,        # "negative rewards make it fall"
+        lambda c: int(np.sign(c)),            # the sign of c, not of 1 + c
+    ]
+    for fn in wrong:
+        assert not check_length_change(fn, verbose=False).passed
+    assert not check_length_change(not_implemented, verbose=False).passed
+
+
+def test_cartpole_estimate_with_rewards_1_plus_c_is_1_plus_c_times_the_estimate():
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(obs_dim=4, n_actions=2, hidden=(16,))
+    batch = sample_batch("CartPole-v1", policy, n_traj=4, seed=0)
+    g = gradient_samples(policy, batch, reward_to_go(batch.rew, batch.mask)).mean(0)
+    for c in (-2.0, -1.0, 1.0):
+        g_c = gradient_samples(policy, batch, reward_to_go(batch.rew + c, batch.mask)).mean(0)
+        assert torch.allclose(g_c, (1 + c) * g, rtol=1e-4, atol=1e-6 * float(g.abs().max()))

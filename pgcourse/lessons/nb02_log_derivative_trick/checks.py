@@ -1,4 +1,5 @@
-"""Checkers for notebooks/02_log_derivative_trick.ipynb: the softmax score, a bandit's exact gradient, ĝ."""
+"""Checkers for notebooks/02_log_derivative_trick.ipynb: the softmax score, a bandit's exact gradient, ĝ, and a
+prediction of what a constant added to every reward does when episodes end at random times."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import torch
 from pgcourse.ui.checks import CheckResult, check_function
 
 __all__ = ["softmax_score_reference", "check_softmax_score", "bandit_gradient_reference", "check_bandit_gradient",
-           "reinforce_estimate_reference", "check_reinforce_estimate"]
+           "reinforce_estimate_reference", "check_reinforce_estimate", "SHIFTS", "length_change_reference",
+           "check_length_change"]
 
 
 def softmax_score_reference(logits, a):
@@ -62,3 +64,20 @@ def check_reinforce_estimate(reinforce_estimate, verbose: bool = True) -> CheckR
                        torch.rand(n, generator=g, dtype=torch.float64) * 5 + 1), {}))
     return check_function("reinforce_estimate", reinforce_estimate, reinforce_estimate_reference, cases,
                           verbose=verbose)
+
+
+SHIFTS = (-3.0, -2.0, -1.5, -1.0, -0.5, -0.25, 0.0, 0.5, 1.0, 5.0)
+"""The constants c at which check_length_change asks for the prediction."""
+
+
+def length_change_reference(c):
+    """sign(1 + c): J_c = (1 + c)·E_θ[T], so gradient ascent on J_c lengthens episodes when c > −1,
+    shortens them when c < −1, and at c = −1 every reward is 0 and nothing moves."""
+    return 0 if c == -1 else (1 if c > -1 else -1)
+
+
+def check_length_change(length_change, verbose: bool = True) -> CheckResult:
+    """length_change(c) -> +1 (episodes get longer), −1 (shorter) or 0 (unchanged) under gradient ascent on J_c,
+    for rewards 1 + c per step as in CartPole; asked at the ten constants of SHIFTS."""
+    cases = [((c,), {}) for c in SHIFTS]
+    return check_function("length_change", length_change, length_change_reference, cases, verbose=verbose)
