@@ -1,4 +1,5 @@
-"""Checkers for notebooks/03_reinforce.ipynb: the REINFORCE weights and the pseudo-loss."""
+"""Checkers for notebooks/03_reinforce.ipynb: the REINFORCE weights, the pseudo-loss, and a prediction about
+the leave-one-out baseline."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import torch
 
 from pgcourse.ui.checks import CheckResult, check_function, check_loss
 
-__all__ = ["reference_reinforce_weights", "check_reinforce_weights", "reference_pseudo_loss", "check_pseudo_loss"]
+__all__ = ["reference_reinforce_weights", "check_reinforce_weights", "reference_pseudo_loss", "check_pseudo_loss",
+           "reference_leave_one_out_factor", "check_leave_one_out_factor"]
 
 
 def _padded_batch(n: int, horizon: int, seed: int):
@@ -57,3 +59,15 @@ def _loss_cases():
 def check_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
     """fn(logp, weights, mask) -> scalar L with ∇_logp L = −w/N on real steps and no gradient into the weights."""
     return check_loss("pseudo_loss", fn, reference_pseudo_loss, _loss_cases(), verbose=verbose)
+
+
+def reference_leave_one_out_factor(n):
+    """c_N = N/(N − 1): R_i − (1/(N−1)) Σ_{j≠i} R_j = N/(N−1) · (R_i − (1/N) Σ_j R_j), so ĝ_LOO = c_N ĝ_mean."""
+    return n / (n - 1)
+
+
+def check_leave_one_out_factor(fn, verbose: bool = True) -> CheckResult:
+    """fn(n) -> the number c with ĝ_LOO = c · ĝ_mean for every batch of n ≥ 2 trajectories, for six n."""
+    cases = [((n,), {}) for n in (2, 3, 4, 8, 10, 100)]
+    return check_function("leave_one_out_factor", fn, reference_leave_one_out_factor, cases, atol=1e-9, rtol=1e-9,
+                          verbose=verbose)

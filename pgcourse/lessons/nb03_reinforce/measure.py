@@ -5,27 +5,39 @@ R = (10, 5, 15). One gradient-ascent step θ ← θ + α ĝ with ĝ = (1/N) Σ_i
 changes the probability of each trajectory's actions, π_θ(τ_i) = Π_t π_θ(a_{i,t}|s_{i,t}); the
 functions here compute that change exactly.
 
+A baseline computed from the same batch changes the estimate's expectation: ``exact_batch_expectation``
+lists every batch of N pulls of a bandit to give E[ĝ] exactly (the batch mean: (1 − 1/N)∇J; leave one
+out: ∇J), and ``defaults_bias`` measures, on the tabular lab, E[ĝ] of the trainer's default weights
+(γ, the per-step mean baseline, normalisation) against the exact ∇J over many batches.
+
 For training runs (``pgcourse.train_seeds``): ``gradient_steps`` counts the steps each run took and
 ``format_steps`` prints steps-to-target over seeds, a run that never reached the target censored at
-the budget. Taught in notebooks/03_reinforce.ipynb.
+the budget; ``fresh_returns`` evaluates trained policies on new episodes.
+Taught in notebooks/03_reinforce.ipynb.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from pgcourse._validate import check_lr
+from pgcourse._validate import check_choice, check_gamma, check_lr, check_positive_int, check_seed
+from pgcourse.baselines import SPREAD_TOL, leave_one_out_time_mean_baseline, time_mean_baseline
+from pgcourse.batch import Batch, sample_batch
+from pgcourse.returns import reward_to_go
 from pgcourse.stats import Censored, format_k
-from pgcourse.tabular import tabular_gradient_samples
+from pgcourse.tabular import TabularMDP, tabular_gradient_samples
 
-__all__ = ["SEED_RETURNS", "trajectory_log_prob", "TrajectoryStep", "reinforce_step", "three_trajectories",
-           "gradient_steps", "format_steps"]
+__all__ = ["NOTES_RETURNS", "trajectory_log_prob", "TrajectoryStep", "reinforce_step", "three_trajectories",
+           "BATCH_BASELINES", "bandit_batches", "exact_batch_expectation", "batch_estimates", "DEFAULTS_STEPS", "EstimatorBias",
+           "summarise_bias", "defaults_bias", "format_bias_table", "gradient_steps", "format_steps", "fresh_returns"]
 
-SEED_RETURNS = (10.0, 5.0, 15.0)
+NOTES_RETURNS = (10.0, 5.0, 15.0)
 """R(τ_1), R(τ_2), R(τ_3) in the notes' example (§2.6.2)."""
 
 
@@ -103,7 +115,190 @@ def three_trajectories() -> tuple[Tensor, Tensor, Tensor]:
     """
     obs = torch.arange(9).reshape(3, 3)
     act = torch.tensor([[1, 1, 0], [0, 0, 1], [1, 1, 1]])
-    return obs, act, torch.tensor(SEED_RETURNS, dtype=torch.float64)
+    return obs, act, torch.tensor(NOTES_RETURNS, dtype=torch.float64)
+
+
+BATCH_BASELINES = ("none", "batch_mean", "leave_one_out")
+
+
+def _batch_weights(rets: Tensor, baseline: str) -> Tensor:
+    """R(τ_i) − b_i along the last axis (one batch per row): rets (..., N) -> (..., N)."""
+    if baseline == "none":
+        return rets
+    if baseline == "batch_mean":
+        return rets - rets.mean(-1, keepdim=True)
+    n = rets.shape[-1]
+    return rets - (rets.sum(-1, keepdim=True) - rets) / (n - 1)
+
+
+def bandit_batches(logits, rewards, n_traj: int, baseline: str = "batch_mean") -> tuple[Tensor, Tensor]:
+    """Every batch of N pulls of a bandit, with its probability and its estimate: (prob (A^N,), ĝ (A^N, A)).
+
+    ĝ = (1/N) Σ_i ∇θ log π_θ(a_i) (r_{a_i} − b_i), ∇θ log π_θ(a) = e_a − π_θ, with b_i = 0 ("none"), the
+    batch's mean return ("batch_mean", pgcourse.baselines.mean_baseline) or the mean of the other N − 1
+    returns ("leave_one_out", leave_one_out_mean_baseline; needs N ≥ 2). logits, rewards: (A,), A^N ≤ 10⁶.
+    Taught in notebooks/03_reinforce.ipynb.
+    """
+    check_choice("baseline", baseline, BATCH_BASELINES)
+    n = check_positive_int("n_traj", n_traj)
+    if baseline == "leave_one_out" and n < 2:
+        raise ValueError(f"the leave-one-out baseline needs n_traj ≥ 2 (another trajectory), got {n_traj!r}")
+    theta = torch.as_tensor(logits, dtype=torch.float64).reshape(-1)
+    r = torch.as_tensor(rewards, dtype=torch.float64).reshape(-1)
+    if r.shape != theta.shape:
+        raise ValueError(f"rewards must have the shape of logits {tuple(theta.shape)}, got {tuple(r.shape)}")
+    A = theta.numel()
+    if A ** n > 1_000_000:
+        raise ValueError(f"A^N = {A}^{n} batches is too many to list (at most 10⁶); use a smaller n_traj")
+    pi = torch.softmax(theta, -1)
+    arms = torch.tensor(list(itertools.product(range(A), repeat=n)), dtype=torch.int64).reshape(-1, n)  # (A^N, N)
+    scores = torch.eye(A, dtype=torch.float64)[arms] - pi                                    # (A^N, N, A)
+    return pi[arms].prod(1), (scores * _batch_weights(r[arms], baseline)[..., None]).mean(1)
+
+
+def exact_batch_expectation(logits, rewards, n_traj: int, baseline: str = "batch_mean") -> tuple[Tensor, Tensor]:
+    """(E[ĝ], ∇J) for a bandit, exactly: Σ over all A^N batches of P(batch) · ĝ(batch), and π ⊙ (r − J).
+
+    See bandit_batches for ĝ and the baselines. Returns two (A,) float64 tensors.
+    Taught in notebooks/03_reinforce.ipynb.
+    """
+    prob, g_hat = bandit_batches(logits, rewards, n_traj, baseline)
+    pi = torch.softmax(torch.as_tensor(logits, dtype=torch.float64).reshape(-1), -1)
+    r = torch.as_tensor(rewards, dtype=torch.float64).reshape(-1)
+    return (prob[:, None] * g_hat).sum(0), pi * (r - (pi * r).sum())
+
+
+DEFAULTS_STEPS = {
+    "reward-to-go (γ = 1)": dict(gamma=1.0, baseline="none", normalise=False),
+    "  − batch mean b_t": dict(gamma=1.0, baseline="batch_mean", normalise=False),
+    "  − leave-one-out b_t": dict(gamma=1.0, baseline="leave_one_out", normalise=False),
+    "  − batch mean b_t, γ = 0.995": dict(gamma=0.995, baseline="batch_mean", normalise=False),
+    "  − batch mean b_t, γ = 0.995, normalised (defaults)": dict(gamma=0.995, baseline="batch_mean", normalise=True),
+}
+"""The trainer's default weights built up one change at a time (name -> batch_estimates options)."""
+
+
+def _normalise_per_batch(w: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """pgcourse.baselines.normalise applied to each row (one batch's steps) of w, mask (M, steps) at once."""
+    count = mask.sum(1, keepdim=True)
+    inside = torch.where(mask, w, torch.zeros((), dtype=w.dtype))
+    mean = inside.sum(1, keepdim=True) / count
+    var = torch.where(mask, (w - mean) ** 2, torch.zeros((), dtype=w.dtype)).sum(1, keepdim=True) / (count - 1)
+    std = var.sqrt()
+    flat = std <= SPREAD_TOL * (1.0 + inside.abs().sum(1, keepdim=True) / count)  # constant weights: no step
+    out = torch.where(flat, torch.zeros_like(w), (w - mean) / (std + eps))
+    return torch.where(mask, out, torch.zeros((), dtype=w.dtype))
+
+
+def batch_estimates(mdp: TabularMDP, logits, batch: Batch, n_traj: int, gamma: float = 1.0,
+                    baseline: str = "none", normalise_weights: bool = False) -> Tensor:
+    """ĝ_m = (1/N) Σ_i Σ_t ∇θ log π_θ(a_{i,t}|s_{i,t}) w_{i,t} for M batches of N trajectories.
+
+    batch: M·N trajectories of ``mdp.sample(logits, …)``, cut into M consecutive batches of N.
+    w = Q̂^γ_{i,t} = Σ_{t'≥t} γ^{t'−t} r_{i,t'} (no γ^t in front, as the trainer does), minus a per-step
+    baseline of the same batch: none, b_t = the batch's mean Q̂_{·,t} (time_mean_baseline), or the other
+    trajectories' mean (leave_one_out_time_mean_baseline); then, if normalise_weights, (w − mean)/std over
+    the batch's steps (pgcourse.baselines.normalise). Returns (M, S·A) float64.
+    Taught in notebooks/03_reinforce.ipynb.
+    """
+    n = check_positive_int("n_traj", n_traj)
+    if batch.n_traj % n:
+        raise ValueError(f"the batch's {batch.n_traj} trajectories do not split into batches of n_traj = {n}")
+    m = batch.n_traj // n
+    gamma = check_gamma(gamma)
+    check_choice("baseline", baseline, BATCH_BASELINES)
+    if baseline == "leave_one_out" and n < 2:
+        raise ValueError(f"the leave-one-out baseline needs n_traj ≥ 2, got {n_traj!r}")
+    logits = mdp.check_logits(logits).detach().to(torch.float64)
+    T = mdp.horizon
+    rew = mdp.R[batch.obs, batch.act]                                      # (M·N, T), float64
+    q = reward_to_go(rew, batch.mask, gamma)                                # Q̂^γ_{i,t}, (M·N, T)
+    # one column per (batch, t): the baselines average over the N trajectories of each batch
+    by_step = lambda x: x.reshape(m, n, T).transpose(0, 1).reshape(n, m * T)       # (M·N, T) -> (N, M·T)
+    from_step = lambda x: x.reshape(n, m, T).transpose(0, 1).reshape(m * n, T)     # and back
+    if baseline == "batch_mean":
+        q = q - from_step(time_mean_baseline(by_step(q), by_step(batch.mask)).expand(n, m * T))
+    elif baseline == "leave_one_out":
+        q = q - from_step(leave_one_out_time_mean_baseline(by_step(q), by_step(batch.mask)))
+    if normalise_weights:
+        q = _normalise_per_batch(q.reshape(m, n * T), batch.mask.reshape(m, n * T)).reshape(m * n, T)
+    samples = tabular_gradient_samples(logits, batch.obs, batch.act, q, batch.mask)
+    return samples.reshape(m, n, -1).mean(1)
+
+
+@dataclass(frozen=True)
+class EstimatorBias:
+    """E[ĝ] of one weight choice against the exact ∇J, from M batches of N trajectories.
+
+    kappa ± kappa_se: the scale, ⟨E ĝ, ∇J⟩ / ‖∇J‖² (1 for an unbiased estimator);
+    angle_deg [angle_lo, angle_hi]: the angle between E ĝ and ∇J in degrees, with a 95 % bootstrap
+    interval over the batches (sampling noise alone gives a small angle; see the unbiased rows);
+    trace_cov: tr Cov[ĝ], the variance of one batch's estimate; mse ± mse_se: E‖ĝ − ∇J‖².
+    """
+
+    kappa: float
+    kappa_se: float
+    angle_deg: float
+    angle_lo: float
+    angle_hi: float
+    trace_cov: float
+    mse: float
+    mse_se: float
+    n_traj: int
+    n_batches: int
+
+
+def _angle_deg(mean: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    cos = mean @ exact / (np.linalg.norm(mean, axis=-1) * np.linalg.norm(exact))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def summarise_bias(estimates: Tensor, exact: Tensor, n_traj: int, seed: int = 0, n_boot: int = 400) -> EstimatorBias:
+    """EstimatorBias of M batch estimates (M, P) against the exact gradient (P,); the bootstrap is seeded."""
+    g = estimates.detach().to(torch.float64).numpy()
+    e = torch.as_tensor(exact, dtype=torch.float64).reshape(-1).numpy()
+    m = g.shape[0]
+    kappas = g @ e / (e @ e)
+    sq_err = ((g - e) ** 2).sum(1)
+    picks = np.random.default_rng(seed).integers(0, m, size=(n_boot, m))        # resampled batches
+    boot = np.stack([np.bincount(row, minlength=m) for row in picks]) @ g / m   # their mean estimates
+    lo, hi = np.percentile(_angle_deg(boot, e), [2.5, 97.5])
+    return EstimatorBias(kappa=float(kappas.mean()), kappa_se=float(kappas.std(ddof=1) / math.sqrt(m)),
+                         angle_deg=float(_angle_deg(g.mean(0), e)), angle_lo=float(lo), angle_hi=float(hi),
+                         trace_cov=float(g.var(0, ddof=1).sum()), mse=float(sq_err.mean()),
+                         mse_se=float(sq_err.std(ddof=1) / math.sqrt(m)), n_traj=int(n_traj), n_batches=m)
+
+
+def defaults_bias(mdp: TabularMDP, logits, n_traj: int = 8, n_batches: int = 20_000, seed: int = 0,
+                  steps: dict | None = None) -> dict[str, EstimatorBias]:
+    """For each weight choice of ``steps`` (default DEFAULTS_STEPS): EstimatorBias over the same M batches.
+
+    M·N trajectories are sampled once with ``seed`` (the same seed gives the same table), so every weight
+    choice is scored on the same batches. Taught in notebooks/03_reinforce.ipynb.
+    """
+    steps = DEFAULTS_STEPS if steps is None else steps
+    n, m = check_positive_int("n_traj", n_traj), check_positive_int("n_batches", n_batches)
+    logits = mdp.check_logits(logits).detach().to(torch.float64)
+    batch = mdp.sample(logits, n * m, seed=check_seed(seed))
+    exact = mdp.gradient(logits).reshape(-1)
+    out = {}
+    for name, opts in steps.items():
+        est = batch_estimates(mdp, logits, batch, n, gamma=opts["gamma"], baseline=opts["baseline"],
+                              normalise_weights=opts["normalise"])
+        out[name] = summarise_bias(est, exact, n_traj, seed=seed)
+    return out
+
+
+def format_bias_table(results: dict[str, EstimatorBias]) -> str:
+    """One row per weight choice: κ ± se, the angle to ∇J [95 %], tr Cov[ĝ], E‖ĝ − ∇J‖² ± se."""
+    width = max(len(name) for name in results)
+    lines = [f"{'weights':<{width}}  {'κ = ⟨E ĝ, ∇J⟩/‖∇J‖²':>22}  {'angle(E ĝ, ∇J) [95 %]':>22}  "
+             f"{'tr Cov[ĝ]':>9}  {'E‖ĝ − ∇J‖²':>14}"]
+    for name, r in results.items():
+        lines.append(f"{name:<{width}}  {r.kappa:15.3f} ± {r.kappa_se:.3f}  "
+                     f"{r.angle_deg:6.2f}° [{r.angle_lo:5.2f}, {r.angle_hi:5.2f}]  "
+                     f"{r.trace_cov:9.3f}  {r.mse:7.3f} ± {r.mse_se:.3f}")
+    return "\n".join(lines)
 
 
 def gradient_steps(histories) -> np.ndarray:
@@ -133,3 +328,18 @@ def format_steps(steps: Censored) -> str:
         return f"median {show(med)} ({steps.n - steps.k} of {steps.n} runs unsolved at the budget)"
     lo, hi = steps.interval()
     return f"median {show(med)} (IQR {show(q25)} – {show(q75)}) [95 % {show(lo)}, {show(hi)}]"
+
+
+def fresh_returns(policies, seeds, env_id: str = "CartPole-v1", episodes: int = 100,
+                  offset: int = 1_000_000) -> np.ndarray:
+    """(K, episodes): the returns of ``episodes`` new episodes of each trained policy (sampled actions).
+
+    Policy k plays one batch with seed offset + seeds[k] (its training batches were drawn with
+    batch_seed(seed, it) instead). Taught in notebooks/03_reinforce.ipynb.
+    """
+    episodes = check_positive_int("episodes", episodes)
+    seeds = [check_seed(s) for s in seeds]
+    if len(seeds) != len(policies):
+        raise ValueError(f"need one seed per policy: {len(policies)} policies, {len(seeds)} seeds")
+    return np.stack([sample_batch(env_id, policy, n_traj=episodes, seed=offset + s).returns().double().numpy()
+                     for policy, s in zip(policies, seeds)])
