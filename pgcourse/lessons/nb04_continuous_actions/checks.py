@@ -1,4 +1,5 @@
-"""Checkers for notebooks/04_continuous_actions.ipynb: the Gaussian log-density and its gradient in μ."""
+"""Checkers for notebooks/04_continuous_actions.ipynb: the Gaussian log-density, its gradient in μ, and a prediction
+of which way one REINFORCE step moves σ."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from pgcourse.ui.checks import CheckResult, check_function
 
 __all__ = ["reference_gaussian_log_density", "check_gaussian_log_density", "reference_gaussian_score_mu",
-           "check_gaussian_score_mu"]
+           "check_gaussian_score_mu", "SIGMA_CASES", "reference_sigma_direction", "check_sigma_direction"]
 
 
 def reference_gaussian_log_density(act, mu, log_std):
@@ -57,3 +58,21 @@ def _full_cases():
 def check_gaussian_score_mu(fn, verbose: bool = True) -> CheckResult:
     """fn(act, mu, cov) -> ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ), shape (..., k) (full covariance Σ)."""
     return check_function("gaussian_score_mu", fn, reference_gaussian_score_mu, _full_cases(), verbose=verbose)
+
+
+SIGMA_CASES = tuple((z, r) for r in (1.0, -1.0) for z in (0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -2.0, 3.0)) + ((2.0, 0.0),)
+"""(z, r) at which check_sigma_direction asks for the prediction: z = (a − μ)/σ and the reward r of one action."""
+
+
+def reference_sigma_direction(z, reward):
+    """sign(r·(z² − 1)): one small gradient-ascent step on r·log π(a) moves log σ by α·r·(z² − 1), since
+    ∂ log π/∂ log σ = ((a − μ)/σ)² − 1; +1 means σ grows, −1 shrinks, 0 stays."""
+    value = reward * (z * z - 1.0)
+    return 0 if value == 0 else (1 if value > 0 else -1)
+
+
+def check_sigma_direction(fn, verbose: bool = True) -> CheckResult:
+    """fn(z, reward) -> +1 (σ grows), −1 (σ shrinks) or 0 (σ stays) after one small REINFORCE step on one action
+    a = μ + zσ with reward r, for the cases of SIGMA_CASES."""
+    cases = [((z, r), {}) for z, r in SIGMA_CASES]
+    return check_function("sigma_direction", fn, reference_sigma_direction, cases, verbose=verbose)

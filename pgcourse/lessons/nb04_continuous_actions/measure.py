@@ -1,11 +1,17 @@
 """Gaussian policies for continuous actions (the notes, §2.5): the log-density, its gradient, and a 1-D bandit.
 
 * ``mvn_log_density``: log N(a; μ, Σ) written out as in the notes.
-* ``gaussian_score_mu``: ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ); ``seed_gaussian_score_mu`` is the notes'
+* ``gaussian_score_mu``: ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ); ``notes_gaussian_score_mu`` is the notes'
   version with the spurious factor ½, kept only to show that it is wrong.
 * ``gaussian_bandit_reinforce_seeds`` (and its one-seed case ``gaussian_bandit_reinforce``): REINFORCE with a
   Gaussian policy N(μ, σ²) (learnable μ and log σ), many seeds at once as NumPy arrays,
-  on the 1-D continuous bandit r(a) = −(a − a*)², the smallest problem where μ and σ both move.
+  on the 1-D continuous bandit r(a) = −(a − a*)², the smallest problem where μ and σ both move;
+  ``bandit_settings`` summarises the panel's settings over many seeds.
+* ``StateSigmaGaussianPolicy``: a Gaussian policy whose network outputs μ_θ(s) and log σ_θ(s), a
+  state-dependent Σ(s) = diag σ_θ(s)²; ``two_state_bandit_reinforce`` trains it on a two-state bandit.
+* Pendulum-v1's references: ``ZeroTorque`` (swinging freely), ``BrakeToRest`` (hanging),
+  ``FullTorqueAlongMotion`` (spinning), ``reference_returns``, and what a batch shows (``held_upright``,
+  ``mean_beyond``).
 
 Taught in notebooks/04_continuous_actions.ipynb.
 """
@@ -13,18 +19,24 @@ Taught in notebooks/04_continuous_actions.ipynb.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from pgcourse._validate import check_lr, check_positive_int
-from pgcourse.stats import median_iqr
+from pgcourse._validate import check_hidden, check_lr, check_positive_int, check_real, check_seed
+from pgcourse.batch import sample_batch
+from pgcourse.policies import mlp
+from pgcourse.stats import Z95, bootstrap_interval, median_iqr, wilson_interval
 
-__all__ = ["mvn_log_density", "gaussian_score_mu", "seed_gaussian_score_mu", "bandit_objective", "bandit_gradient",
+__all__ = ["mvn_log_density", "gaussian_score_mu", "notes_gaussian_score_mu", "bandit_objective", "bandit_gradient",
            "bandit_gradient_samples", "BanditRun", "gaussian_bandit_reinforce_seeds", "gaussian_bandit_reinforce",
-           "bandit_curves", "ZeroTorque", "held_upright", "mean_beyond", "format_spread"]
+           "bandit_curves", "ZeroTorque", "held_upright", "mean_beyond", "format_spread", "FullTorqueAlongMotion",
+           "BrakeToRest", "HANGING_STILL_RETURN", "reference_returns", "BANDIT_SETTINGS", "SettingSummary",
+           "bandit_settings", "StateSigmaGaussianPolicy", "TWO_STATES", "two_state_bandit_reinforce",
+           "format_median_interval"]
 
 
 def mvn_log_density(act: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
@@ -57,7 +69,7 @@ def gaussian_score_mu(act: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
     return torch.linalg.solve(cov, diff).squeeze(-1)
 
 
-def seed_gaussian_score_mu(act: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+def notes_gaussian_score_mu(act: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
     """The notes' −½ Σ⁻¹ (f(s) − a): half the true ∇_μ log π. Do not use; shown to be wrong.
 
     act, mu: (..., k); cov: (k, k); returns (..., k).
@@ -238,3 +250,207 @@ def format_spread(values, fmt: str = "{:.0f}") -> str:
     with "to" so that negative returns read clearly."""
     med, q25, q75 = median_iqr(values)
     return f"median {fmt.format(med)} (IQR {fmt.format(q25)} to {fmt.format(q75)})"
+
+
+class FullTorqueAlongMotion:
+    """The policy a = 2·sign(ϑ̇) (+2 when ϑ̇ = 0): full torque in the direction of motion, never braking, so the
+    pendulum gains energy until it spins over the top, at up to Pendulum's maximum speed 8 rad/s: the
+    "spinning" reference. Actions of shape (..., 1); ``sample`` ignores the generator (it is deterministic).
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+
+    def sample(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.mode(obs)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        return torch.where(obs[..., 2:3] >= 0, 2.0, -2.0)
+
+
+class BrakeToRest:
+    """The policy a = −2·clip(ϑ̇, −1, 1): a torque against the motion, which brakes the pendulum until it
+    hangs still at the bottom: the "hanging" reference. Actions of shape (..., 1); deterministic.
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+
+    def sample(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.mode(obs)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        return -2.0 * obs[..., 2:3].clamp(-1.0, 1.0)
+
+
+HANGING_STILL_RETURN = -200 * math.pi ** 2
+"""The return of a pendulum that hangs still at the bottom for all 200 steps: ϑ = π, ϑ̇ = 0, a = 0, so every
+reward is −(π² + 0.1·0 + 0.001·0) = −π² (exact, from Pendulum's reward)."""
+
+
+def reference_returns(policies: dict, n_traj: int = 10_000, seed: int = 0) -> dict:
+    """{name: (mean return, half-width of its 95 % interval, returns)} of each fixed policy on ``n_traj``
+    Pendulum-v1 episodes from the usual random start (seeded): mean ± 1.96 standard errors of the mean,
+    the episodes being independent. Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    n_traj = check_positive_int("n_traj", n_traj)
+    out = {}
+    for name, policy in policies.items():
+        rets = sample_batch("Pendulum-v1", policy, n_traj=n_traj, seed=seed).returns().numpy().astype(float)
+        out[name] = (float(rets.mean()), float(Z95 * rets.std(ddof=1) / math.sqrt(n_traj)), rets)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The bandit's settings over many seeds: what the panel's five seeds show, measured on many.
+
+
+BANDIT_SETTINGS = ((1, 0.05), (4, 0.05), (16, 0.05), (256, 0.05), (16, 0.01), (16, 0.3), (16, 1.0))
+"""(N, α) of the panel's "What to try", at a* = 2 and K = 100 steps."""
+
+
+@dataclass(frozen=True)
+class SettingSummary:
+    """One (N, α) of the bandit over many seeds: how many runs diverged (with a Wilson interval), and over the
+    runs that did not, the median number of steps until |μ − a*| < 0.1 (inf if the median run never gets
+    there) and the medians of σ and |μ − a*| after the last step."""
+
+    n_traj: int
+    lr: float
+    n_seeds: int
+    diverged: int
+    diverged_interval: tuple[float, float]
+    median_steps_to_target: float
+    median_final_sigma: float
+    median_final_gap: float
+
+
+def bandit_settings(settings=BANDIT_SETTINGS, seeds=range(1000), a_star: float = 2.0,
+                    steps: int = 100) -> list[SettingSummary]:
+    """gaussian_bandit_reinforce_seeds at each (N, α) of ``settings`` over ``seeds``, summarised (SettingSummary).
+
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    out = []
+    for n_traj, lr in settings:
+        runs = gaussian_bandit_reinforce_seeds(n_traj=n_traj, lr=lr, a_star=a_star, steps=steps, seeds=seeds)
+        ok = [r for r in runs if not r.diverged]
+        k = len(runs) - len(ok)
+        to_target = [next((j for j, m in enumerate(r.mu) if abs(m - a_star) < 0.1), math.inf) for r in ok]
+        med = (lambda x: float(np.median(x))) if ok else (lambda x: math.nan)
+        out.append(SettingSummary(n_traj=n_traj, lr=lr, n_seeds=len(runs), diverged=k,
+                                  diverged_interval=wilson_interval(k, len(runs)),
+                                  median_steps_to_target=med(to_target),
+                                  median_final_sigma=med([r.sigma[-1] for r in ok]),
+                                  median_final_gap=med([abs(r.mu[-1] - a_star) for r in ok])))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# A state-dependent σ: Σ(s) = diag σ_θ(s)², one network outputs both μ_θ(s) and log σ_θ(s).
+
+
+class StateSigmaGaussianPolicy(nn.Module):
+    """π_θ(a|s) = N(μ_θ(s), diag σ_θ(s)²), where one network outputs 2k numbers per state:
+    (μ_θ(s), log σ_θ(s) − log_std_init) = f_θ(s). So the spread, like the mean, can differ from state to state.
+
+        log π_θ(a|s) = Σ_k [−½ z_k² − log σ_k(s)] − (k/2) log 2π,   z_k = (a_k − μ_k(s))/σ_k(s),
+        ∂ log π/∂μ_k(s) = z_k/σ_k(s),   ∂ log π/∂ log σ_k(s) = z_k² − 1,
+
+    and the chain rule through the network gives ∇_θ log π. obs (..., obs_dim); act (..., act_dim).
+    The last layer starts small (``out_scale``), so at first μ ≈ 0 and σ ≈ exp(log_std_init) in every state.
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32,), activation: str = "tanh",
+                 log_std_init: float = 0.0, out_scale: float = 0.01):
+        super().__init__()
+        self.obs_dim = check_positive_int("obs_dim", obs_dim)
+        self.act_dim = check_positive_int("act_dim", act_dim)
+        self.log_std_init = check_real("log_std_init", log_std_init, -20.0, 20.0)
+        self.net = mlp([self.obs_dim, *check_hidden(hidden), 2 * self.act_dim], activation, out_scale)
+
+    def mean_and_log_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ_θ(s), log σ_θ(s)), each (..., act_dim)."""
+        out = self.net(obs)
+        return out[..., :self.act_dim], out[..., self.act_dim:] + self.log_std_init
+
+    def mean(self, obs: Tensor) -> Tensor:
+        return self.mean_and_log_std(obs)[0]
+
+    def log_std(self, obs: Tensor) -> Tensor:
+        """log σ_θ(s), (..., act_dim): a function of the state here, not one parameter."""
+        return self.mean_and_log_std(obs)[1]
+
+    def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
+        """log N(a; μ_θ(s), diag σ_θ(s)²), summed over the action dimensions: shape obs.shape[:-1]."""
+        mu, log_std = self.mean_and_log_std(obs)
+        z = (act - mu) * torch.exp(-log_std)
+        return (-0.5 * z.pow(2) - log_std).sum(-1) - 0.5 * self.act_dim * math.log(2 * math.pi)
+
+    forward = log_prob
+
+    def score_log_std(self, obs: Tensor, act: Tensor) -> Tensor:
+        """∂ log π_θ(a|s)/∂ log σ_k(s) = z_k² − 1 (closed form), (..., act_dim)."""
+        mu, log_std = self.mean_and_log_std(obs)
+        return ((act - mu) * torch.exp(-log_std)).pow(2) - 1.0
+
+    def sample(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        mu, log_std = self.mean_and_log_std(obs)
+        return mu + log_std.exp() * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        return self.mean(obs)
+
+    def entropy(self, obs: Tensor) -> Tensor:
+        """Σ_k [log σ_k(s) + ½ log 2πe], shape obs.shape[:-1]."""
+        return (self.log_std(obs) + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
+
+
+TWO_STATES = {"sensitive": 1.0, "indifferent": -1.0}
+"""The two states s of the contextual bandit: r(s, a) = −w(s)(a − s)², w(+1) = 1, w(−1) = ``w_low``."""
+
+
+def two_state_bandit_reinforce(policy: nn.Module, steps: int = 200, n_traj: int = 64, lr: float = 0.05,
+                               w_low: float = 0.05, seed: int = 0) -> dict:
+    """REINFORCE on a contextual bandit with two equally likely states s = ±1 (the observation is s itself),
+    reward r(s, a) = −w(s)(a − s)² with w(+1) = 1 (the action matters) and w(−1) = ``w_low`` (it hardly does):
+
+        s_i ~ uniform{−1, +1}, a_i ~ π_θ(·|s_i),  ĝ = (1/N) Σ_i ∇_θ log π_θ(a_i|s_i) r(s_i, a_i),  θ ← θ + α ĝ.
+
+    ``policy`` (trained in place) is any policy of a 1-D observation and a 1-D action with ``log_prob``,
+    ``mean`` and a σ: a ``StateSigmaGaussianPolicy`` (σ_θ(s)) or a ``GaussianPolicy`` (one σ). Returns
+    {"sigma": (steps + 1, 2) σ in the states (+1, −1) before each step, "mu": the same for μ}.
+    Taught in notebooks/04_continuous_actions.ipynb.
+    """
+    steps = check_positive_int("steps", steps)
+    n_traj = check_positive_int("n_traj", n_traj)
+    lr = check_lr(lr)
+    w_low = check_real("w_low", w_low, 0.0, 1.0)
+    g = torch.Generator().manual_seed(check_seed(seed))
+    probe = torch.tensor([[TWO_STATES["sensitive"]], [TWO_STATES["indifferent"]]])
+    opt = torch.optim.SGD(policy.parameters(), lr=lr)
+    sigma, mu = [], []
+
+    def record():
+        with torch.no_grad():
+            ls = policy.log_std(probe) if callable(policy.log_std) else policy.log_std.expand(2, 1)
+            sigma.append(ls.exp()[:, 0].numpy().copy())
+            mu.append(policy.mean(probe)[:, 0].numpy().copy())
+
+    record()
+    for _ in range(steps):
+        s = torch.where(torch.rand(n_traj, 1, generator=g) < 0.5, 1.0, -1.0)
+        with torch.no_grad():
+            a = policy.sample(s, g)
+        w = torch.where(s > 0, 1.0, w_low)[:, 0]
+        r = -w * (a - s)[:, 0] ** 2
+        loss = -(policy.log_prob(s, a) * r).mean()          # −ĝ is its gradient
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        record()
+    return {"sigma": np.array(sigma), "mu": np.array(mu)}
+
+
+def format_median_interval(values, fmt: str = "{:.0f}") -> str:
+    """'median 549 (95 % interval 495 to 599)': the median over seeds and its percentile bootstrap interval
+    (``stats.bootstrap_interval``, seeded)."""
+    lo, hi = bootstrap_interval(values)
+    return f"median {fmt.format(float(np.median(values)))} (95 % interval {fmt.format(lo)} to {fmt.format(hi)})"
