@@ -11,7 +11,7 @@ from pgcourse import (TabularMDP, TabularSoftmaxPolicy, TrainConfig, compare_to_
                       make_vector_env, pg_pseudo_loss, sample_batch, train, train_seeds, trajectory_scores)
 from pgcourse.batch import reset_blocks
 from pgcourse.lessons.nb05_imitation_and_partial_observability.checks import (check_bc_loss, check_hide_velocities,
-                                                                 check_stack_two_frames)
+                                                                 check_stack_prediction, check_stack_two_frames)
 from pgcourse.envs import VECTOR_ENVS, CourseCartPoleVectorEnv
 from pgcourse.lessons.nb05_imitation_and_partial_observability.imitation import (bc_loss, behaviour_cloning, behaviour_cloning_seeds, curve_array, expert_batches,
                                 fresh_policy, imitation_vs_pg, log_likelihood_change, policy_gradient_curve,
@@ -259,6 +259,33 @@ def test_claim_full_state_and_differences_solve_positions_and_raw_stack_do_not(p
     assert -30 < lo and hi < 30
 
 
+# ---------------------------------------------------------------- what a 2-frame stack determines
+
+def test_check_stack_prediction():
+    assert check_stack_prediction(po.computable_from_stack, verbose=False)
+    assert not check_stack_prediction(lambda q: True, verbose=False)                 # "two frames restore the velocities"
+    assert not check_stack_prediction(lambda q: q == "x_{t-1}", verbose=False)       # "positions give no velocity"
+    assert not check_stack_prediction(lambda q: "x_dot" in q, verbose=False)         # only the cart's
+    assert not check_stack_prediction(lambda q: 1, verbose=False)                    # not a bool
+    assert not check_stack_prediction(not_implemented, verbose=False)
+    with pytest.raises(ValueError, match="quantity"):
+        po.computable_from_stack("x_ddot_t")
+
+
+def test_stack_gives_the_previous_velocities_and_the_current_ones_up_to_the_last_action():
+    """The notebook's experiment, on two seeds: v̂ is the previous velocity up to float32 rounding, the current
+    velocity is one of the two candidates, which are about 0.39 m/s and 0.57–0.59 rad/s apart (±10 N)."""
+    for seed in (0, 1):
+        rec = po.stack_reconstruction(n_steps=1000, seed=seed)
+        assert rec["previous"].max() < 1e-4 and rec["nearer_candidate"].max() < 1e-3
+        assert 0.15 < rec["current"][0] < 0.25 and 0.25 < rec["current"][1] < 0.4
+        assert 0.38 < rec["candidate_gap_min"][0] <= rec["candidate_gap_max"][0] < 0.40
+        assert 0.55 < rec["candidate_gap_min"][1] <= rec["candidate_gap_max"][1] < 0.60
+    assert po.stack_reconstruction(n_steps=50, seed=3)["n_steps"] == 50
+    with pytest.raises(ValueError, match="n_steps"):
+        po.stack_reconstruction(n_steps=0)
+
+
 # ---------------------------------------------------------------- observation policies on a tabular MDP
 
 def test_observed_gradient_is_exact():
@@ -469,7 +496,7 @@ def test_claim_what_to_try_holds_over_the_panels_seeds_and_over_20(expert, seeds
     bc, pg = _finals(result)
     assert pg >= bc
     assert 30_000 < _finals(result, "env_steps")[1] < 80_000 and all(c.env_steps[0] > 7000 for c in result["bc"])
-    # α = 0.01: both slow
+    # α = 0.01: "both are slow (after 15 steps a median below 200 for BC and below 100 for PG)"
     bc, pg = _finals(_result(expert, 4, 0.01, seeds))
     assert bc < 200 and pg < 100
     # α = 0.3: BC's median falls to about 10 after two steps and recovers only partly; PG stays below 100

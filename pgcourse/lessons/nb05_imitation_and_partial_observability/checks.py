@@ -1,4 +1,5 @@
-"""Exercise checkers of notebooks/05_imitation_and_partial_observability.ipynb."""
+"""Exercise checkers of notebooks/05_imitation_and_partial_observability.ipynb, and of its prediction of what a
+2-frame stack determines."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import numpy as np
 import torch
 
 from pgcourse.envs import hide_velocities, stack_two_frames
-from pgcourse.ui.checks import CheckResult, check_function
+from pgcourse.ui.checks import CheckResult, call_reader, check_function, report
 from .imitation import bc_loss
+from .partial_observability import STACK_QUANTITIES, computable_from_stack
 
-__all__ = ["check_hide_velocities", "check_stack_two_frames", "check_bc_loss"]
+__all__ = ["check_hide_velocities", "check_stack_two_frames", "check_bc_loss", "check_stack_prediction"]
 
 
 def check_hide_velocities(fn, verbose: bool = True) -> CheckResult:
@@ -42,3 +44,24 @@ def check_bc_loss(fn, verbose: bool = True) -> CheckResult:
              ((logp, torch.ones(4, 6, dtype=torch.bool)), {}),
              ((logp, mask), {})]
     return check_function("bc_loss", fn, bc_loss, cases, verbose=verbose)
+
+
+def check_stack_prediction(fn, verbose: bool = True) -> CheckResult:
+    """fn(quantity) -> True if a 2-frame stack (x_{t-1}, θ_{t-1}, x_t, θ_t) determines ``quantity`` exactly, else
+    False, for each name in STACK_QUANTITIES (the prediction is checked against Euler's update rule)."""
+    name = "computable_from_stack"
+    for quantity in STACK_QUANTITIES:
+        got, failure = call_reader(name, fn, quantity, stub="not implemented yet: return True or False for each quantity")
+        if failure is not None:
+            return report(failure, verbose)
+        if not isinstance(got, (bool, np.bool_)):
+            return report(CheckResult(name, False, f"{name}({quantity!r}) returned {got!r}; return True or False"),
+                          verbose)
+        if bool(got) != computable_from_stack(quantity):
+            hint = ("CartPole's Euler step is x_t = x_{t-1} + τ·ẋ_{t-1}: which velocity does a difference of two "
+                    "positions give?" if bool(got) else
+                    "the difference of two positions divided by τ is a velocity: which one?")
+            return report(CheckResult(name, False, f"your prediction for {quantity} is {bool(got)}. Hint: {hint}"),
+                          verbose)
+    return report(CheckResult(name, True, f"all {len(STACK_QUANTITIES)} predictions match what the stack "
+                                          "determines"), verbose)

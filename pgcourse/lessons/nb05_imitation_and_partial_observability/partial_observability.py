@@ -26,16 +26,19 @@ Taught in notebooks/05_imitation_and_partial_observability.ipynb.
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import Tensor
 
 from pgcourse.envs import (ENV_IDS, FRAME_DIFF_ID, FRAME_STACK_ID, NO_VELOCITY_ID, frame_difference,  # noqa: F401
                            hide_velocities, register, stack_two_frames)  # the environments live in the core
+from pgcourse._validate import check_positive_int, check_seed
 from pgcourse.tabular import TabularMDP, tabular_gradient_samples
 
 __all__ = ["NO_VELOCITY_ID", "FRAME_STACK_ID", "FRAME_DIFF_ID", "ENV_IDS", "hide_velocities", "stack_two_frames",
            "frame_difference", "register", "observation_logits", "observed_gradient", "observed_gradient_samples",
-           "learning_curves", "stepping_cost"]
+           "learning_curves", "stepping_cost", "STACK_QUANTITIES", "computable_from_stack",
+           "stack_reconstruction"]
 
 
 # --- a partially observed tabular MDP: the policy sees o = obs_of_state[s], not s -----------------
@@ -128,3 +131,66 @@ def stepping_cost(env_id: str, n_envs: int = 8, n_steps: int = 100, repeats: int
         return {"vectorization": name, "us_per_step": 1e6 * best / (n_steps * n_envs)}
     finally:
         envs.close()
+
+
+STACK_QUANTITIES = ("x_{t-1}", "x_dot_{t-1}", "theta_dot_{t-1}", "x_dot_t", "theta_dot_t")
+"""Quantities of CartPole's state that notebook 05 asks about: can a 2-frame stack (x_{t-1}, θ_{t-1}, x_t, θ_t)
+determine them exactly?"""
+
+
+def computable_from_stack(quantity: str) -> bool:
+    """True if the 2-frame stack (x_{t-1}, θ_{t-1}, x_t, θ_t) determines ``quantity`` exactly (one of
+    STACK_QUANTITIES). Euler steps x_t = x_{t-1} + τ ẋ_{t-1} give the previous velocities as differences;
+    the current ones, ẋ_t = ẋ_{t-1} + τ ẍ(s_{t-1}, a_{t-1}), also depend on the last action, not observed.
+    Taught in notebooks/05_imitation_and_partial_observability.ipynb.
+    """
+    if quantity not in STACK_QUANTITIES:
+        raise ValueError(f"quantity must be one of {STACK_QUANTITIES}, got {quantity!r}")
+    return not quantity.endswith("_t")
+
+
+def stack_reconstruction(n_steps: int = 1000, seed: int = 0) -> dict:
+    """What a 2-frame stack of CartPole-v1 determines, measured on ``n_steps`` steps with random actions (seeded;
+    a new episode starts when one ends).
+
+    From each stack (o_{t-1}, o_t) of positions: the previous velocities v̂ = (x_t − x_{t-1}, θ_t − θ_{t-1})/τ,
+    hence the whole previous state ŝ_{t-1} = (x_{t-1}, v̂_x, θ_{t-1}, v̂_θ), and the two candidates for the
+    current velocities, one Euler step of CartPole's dynamics from ŝ_{t-1} with each action. Returns the largest
+    |v̂ − (ẋ_{t-1}, θ̇_{t-1})| ("previous"), |v̂ − (ẋ_t, θ̇_t)| ("current"), the distance of (ẋ_t, θ̇_t) to the
+    nearer candidate ("nearer_candidate") and the smallest and largest gap between the two candidates
+    ("candidate_gap_min/max"), each a (2,) array (ẋ, θ̇), and "n_steps".
+    Taught in notebooks/05_imitation_and_partial_observability.ipynb.
+    """
+    n_steps = check_positive_int("n_steps", n_steps)
+    rng = np.random.default_rng(check_seed(seed))
+    env = gym.make("CartPole-v1").unwrapped
+    tau = env.tau
+    obs, _ = env.reset(seed=int(seed))
+    prev_state = np.array(env.state, dtype=float)
+    rows = []
+    for _ in range(n_steps):
+        action = int(rng.integers(2))
+        obs, _, terminated, _, _ = env.step(action)
+        state = np.array(env.state, dtype=float)
+        pos_prev = np.float32(prev_state[[0, 2]])                  # the observations are float32
+        pos = np.float32(state[[0, 2]])
+        v_hat = (pos.astype(float) - pos_prev) / tau               # (x_t − x_{t-1})/τ, (θ_t − θ_{t-1})/τ
+        s_hat = np.array([pos_prev[0], v_hat[0], pos_prev[1], v_hat[1]], dtype=float)
+        candidates = []
+        for a in (0, 1):
+            env.state, env.steps_beyond_terminated = s_hat.copy(), None
+            env.step(a)
+            candidates.append(np.array(env.state, dtype=float)[[1, 3]])
+        env.state, env.steps_beyond_terminated = state.copy(), None
+        now = state[[1, 3]]
+        rows.append(np.concatenate([np.abs(v_hat - prev_state[[1, 3]]), np.abs(v_hat - now),
+                                    np.minimum(np.abs(candidates[0] - now), np.abs(candidates[1] - now)),
+                                    np.abs(candidates[1] - candidates[0])]))
+        prev_state = state
+        if terminated:
+            env.reset(seed=int(rng.integers(2**31)))
+            prev_state = np.array(env.state, dtype=float)
+    rows = np.array(rows)
+    env.close()
+    return {"previous": rows[:, 0:2].max(0), "current": rows[:, 2:4].max(0), "nearer_candidate": rows[:, 4:6].max(0),
+            "candidate_gap_min": rows[:, 6:8].min(0), "candidate_gap_max": rows[:, 6:8].max(0), "n_steps": n_steps}
