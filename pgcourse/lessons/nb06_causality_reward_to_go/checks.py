@@ -5,10 +5,14 @@ from __future__ import annotations
 import torch
 
 from pgcourse.returns import reward_to_go
-from pgcourse.ui.checks import CheckResult, check_function
-from .measure import past_rewards
+from pgcourse.tabular import MAX_ENUMERATED, TabularMDP
+from pgcourse.ui.checks import CheckResult, call_reader, check_function, report
+from .measure import exact_causality_variances, past_rewards
 
-__all__ = ["check_reward_to_go_loop", "check_past_rewards"]
+__all__ = ["check_reward_to_go_loop", "check_past_rewards", "check_negative_cross_term"]
+
+CROSS_TOL = 1e-9
+"""The cross term must be below −CROSS_TOL: a cross term of 0 up to rounding is not negative."""
 
 
 def _rew_cases():
@@ -38,3 +42,35 @@ def check_past_rewards(fn, verbose: bool = True) -> CheckResult:
              ((rew,), {}),
              ((rew,), {"mask": mask})]
     return check_function("past_rewards", fn, past_rewards, cases, verbose=verbose)
+
+
+def check_negative_cross_term(fn, verbose: bool = True) -> CheckResult:
+    """fn() -> (mdp, logits): a TabularMDP small enough to enumerate and softmax logits (S, A) for which the
+    cross term Σ_k Cov(ĝ^Q̂_k, D_k) of notebook 06 is negative, computed exactly over every trajectory."""
+    name = "negative_cross_term"
+    answer, failure = call_reader(name, fn)
+    if failure is not None:
+        return report(failure, verbose)
+    try:
+        mdp, logits = answer
+    except (TypeError, ValueError):
+        return report(CheckResult(name, False, f"return (mdp, logits), got {answer!r}"), verbose)
+    if not isinstance(mdp, TabularMDP):
+        return report(CheckResult(name, False, f"return (mdp, logits) with mdp a TabularMDP, got "
+                                  f"{type(mdp).__name__}"), verbose)
+    k = (mdp.n_states * mdp.n_actions) ** mdp.horizon
+    if k > MAX_ENUMERATED:
+        return report(CheckResult(name, False, f"(S·A)^T = {k} trajectories is too many to sum over exactly "
+                                  f"(limit {MAX_ENUMERATED}); use fewer states, actions or steps"), verbose)
+    try:
+        v = exact_causality_variances(mdp, logits)
+    except ValueError as err:
+        return report(CheckResult(name, False, f"the logits do not fit the MDP: {err}"), verbose)
+    numbers = (f"cross term = {v['cross']:.4g}; tr Cov with R(τ) {v['total_return']:.4g} = with Q̂_t "
+               f"{v['reward_to_go']:.4g} + dropped {v['dropped']:.4g} + 2 × cross (exact, {v['n_trajectories']} "
+               "trajectories)")
+    if v["cross"] < -CROSS_TOL:
+        return report(CheckResult(name, True, numbers), verbose)
+    hint = ("it is 0 (as when T = 1: nothing is dropped)"
+            if abs(v["cross"]) <= CROSS_TOL else "it is positive")
+    return report(CheckResult(name, False, f"{numbers}; {hint}, so this MDP is not an answer"), verbose)
