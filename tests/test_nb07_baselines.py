@@ -12,8 +12,11 @@ from pgcourse import (TabularMDP, TrainConfig, make_lab, optimal_baseline, optim
 from pgcourse.lessons.nb07_baselines.measure import (bandit_counterexample, baseline_moments, baseline_variance,
                                         trajectory_table, sign_agreement)
 from pgcourse.baselines import subtract_baseline
-from pgcourse.lessons.nb07_baselines.checks import (check_optimal_scalar_baseline, check_time_mean_baseline,
-                                       check_total_variance)
+from pgcourse.lessons.nb07_baselines.checks import (check_optimal_scalar_baseline, check_parabola_prediction,
+                                                   check_time_mean_baseline, check_total_variance,
+                                                   double_baseline_ratio)
+from pgcourse import compare_estimators, optimal_baseline_from_samples
+from pgcourse.tabular import example_problem
 from pgcourse.stats import bootstrap_difference, median_iqr, seed_curves
 from pgcourse.lessons.nb07_baselines.panel import PROBLEMS, baseline_experiment, baselines_panel, make_problem
 
@@ -115,7 +118,7 @@ def test_sampled_variance_matches_parabola_z_test():
 
 # --- CartPole: no baseline, b_t and V_φ over seeds (notebook 07, "A learned value baseline on CartPole") -------------
 
-CARTPOLE_SEEDS = {"none": range(30), "mean": range(30), "value": range(15)}
+CARTPOLE_SEEDS = {"none": range(30), "mean": range(30), "value": range(30)}
 
 
 @pytest.fixture(scope="module")
@@ -134,17 +137,16 @@ def cartpole_runs():
 @pytest.mark.claims
 @pytest.mark.slow
 def test_claim_both_baselines_learn_faster_than_none_and_cannot_be_told_apart(cartpole_runs):
-    """Notebook 07: medians of the last-5-batch return "about 120 ... (IQR about 70–210, 30 seeds), about 355 with b_t
-    (IQR about 235–465, 30 seeds) and about 380 with V_φ (IQR about 300–465, 15 seeds)"; "both baselines learn faster
-    than no baseline": +240 with b_t (interval about +130 to +360), +260 with V_φ (about +165 to +370), "both
-    intervals stay far from 0"; "about three times the median return ... 95 % intervals [of the ratio] from about 1.8
-    to 5.3 (b_t) and 2.0 to 5.5 (V_φ)"; "V_φ and b_t cannot be told apart": about +20, interval about −85 to +155,
-    "which contains 0"; summary "about three times its median return (95 % intervals of the ratio about 1.8–5.5)".
-    Margins: V_φ over seeds 15–29 instead of 0–14 (both float paths) gives a median 342–391 (IQR from 241–255 to
-    420), +227 to +275 over no baseline with the interval's lower end at +90 to +96, and −13 to +36 against b_t with
-    the interval [−187 to −185, +113 to +119]. The none and b_t runs move by a few seeds between the float paths."""
+    """Notebook 07: medians of the last-5-batch return "about 115 ... (IQR about 70–210, 30 seeds), about 355 with b_t
+    (IQR about 235–465) and about 385 with V_φ (IQR about 255–445)"; "both baselines learn faster than no
+    baseline": +240 with b_t (interval about +130 to +360), +270 with V_φ (about +160 to +335), "both intervals stay
+    far from 0"; "about three times the median return ... 95 % intervals [of the ratio] from about 1.8 to 5.3 (b_t)
+    and 2.0 to 5.1 (V_φ)"; "V_φ and b_t cannot be told apart": about +30, interval about −95 to +125, "which
+    contains 0". Measured on the two float paths (seeds 0–29 each): V_φ median 386 / 377 (IQR 256–443 / 256–444),
+    +270 / +261 over no baseline (interval [+160, +336] / [+162, +336]), +31 / +22 against b_t (interval
+    [−97, +123] / [−101, +121]); the none and b_t runs move by a few seeds between the float paths."""
     curves, last5 = cartpole_runs
-    assert {b: len(x) for b, x in last5.items()} == {"none": 30, "mean": 30, "value": 15}
+    assert {b: len(x) for b, x in last5.items()} == {"none": 30, "mean": 30, "value": 30}
     med = {b: median_iqr(x) for b, x in last5.items()}
     assert 90 < med["none"][0] < 150 and 40 < med["none"][1] < 100 and 170 < med["none"][2] < 250
     assert 310 < med["mean"][0] < 400 and 200 < med["mean"][1] < 270 and 430 < med["mean"][2] < 490
@@ -230,3 +232,74 @@ def test_check_time_mean_baseline():
     assert not check_time_mean_baseline(lambda rtg, mask: rtg.mean()).passed  # one constant
     assert not check_time_mean_baseline(lambda rtg, mask: (rtg * mask).sum(0) / mask.sum(0)).passed  # 0/0 = nan
     assert not check_time_mean_baseline(not_implemented).passed
+
+
+def test_check_parabola_prediction():
+    assert check_parabola_prediction(lambda: 1.0, verbose=False).passed
+    assert check_parabola_prediction(lambda: torch.tensor(1.0), verbose=False).passed      # a reader's tensor
+    assert not check_parabola_prediction(lambda: 4.0, verbose=False).passed     # "twice the b, four times the variance"
+    assert not check_parabola_prediction(lambda: 0.04, verbose=False).passed    # "any b past 0 helps": tr Cov(b*)/tr Cov(0)
+    assert not check_parabola_prediction(lambda: "equal", verbose=False).passed
+    result = check_parabola_prediction(not_implemented, verbose=False)
+    assert not result.passed and "not implemented" in result.message
+
+
+def test_vertex_form_of_the_parabola():
+    """Greensmith et al. (2004)'s form, exactly: tr Cov(b) = tr Cov(b*) + E[‖g‖²](b − b*)² and, per parameter,
+    Var_k(b) = Var_k(b_k*) + E[g_k²](b − b_k*)²; so b = 0 and b = 2b* give the same variance (notebook 07, exercise 4)."""
+    for problem in PROBLEMS:
+        e = trajectory_table(*make_problem(problem))
+        m = baseline_moments(e.scores, e.rets, e.prob)
+        b_star, bk = m.optimal_scalar_baseline(), m.optimal_baseline()
+        for b in (-1.0, 0.0, 0.5, 2.0, 3.7):
+            assert float(m.total_variance(b)) == pytest.approx(
+                float(m.total_variance(b_star)) + float(m.g2.sum()) * (b - b_star) ** 2, abs=1e-12)
+            torch.testing.assert_close(m.variance(b), m.variance(bk).diagonal() + m.g2 * (b - bk) ** 2,
+                                       atol=1e-12, rtol=0)
+        assert double_baseline_ratio(problem) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_reward_to_go_with_a_constant_loses_to_total_return_with_the_mean():
+    """Notebook 07's cell after the reward-to-go table (the 5-state lab, N = 10^4, seed 0): mean of Q̂_t falls from
+    4.80 to 0.48; best constants 2.34–2.94; mean squared weights 0.71 (R − mean R), 2.29 (Q̂_t − 2.65; the trend's
+    part 1.90), 0.38 (Q̂_t − b_t); tr Cov 4.27, 12.57, 2.18, each about 5.5–6 times the mean squared weight."""
+    mdp, logits = example_problem()
+    lab = make_lab(mdp, logits, n_traj=10_000, seed=0)
+    q, R = lab.rtg, lab.rets
+    assert float(q.mean(0)[0]) == pytest.approx(4.80, abs=0.005) and float(q.mean(0)[-1]) == pytest.approx(0.48, abs=0.005)
+    b_k = optimal_baseline_from_samples(lab.scores, lab.samples(q))
+    assert 2.3 < float(b_k.min()) and float(b_k.max()) < 3.0
+    b = float(b_k.mean())
+    b_t = time_mean_baseline(q, lab.batch.mask)
+    ms = [float((w ** 2).mean()) for w in ((R - R.mean())[:, None].expand_as(q), q - b, q - b_t)]
+    assert ms == pytest.approx([0.71, 2.29, 0.38], abs=0.005)
+    assert float(((q.mean(0) - b) ** 2).mean()) == pytest.approx(1.90, abs=0.005)
+    res = compare_estimators(lab, ["total_return_mean_baseline", "reward_to_go_optimal_constant_baseline",
+                                   "reward_to_go_mean_baseline"])
+    tr = [s.trace_cov for s in res.values()]
+    assert tr == pytest.approx([4.27, 12.57, 2.18], abs=0.005)
+    assert tr[2] < tr[0] < tr[1]
+    assert all(5.0 < t / m < 6.5 for t, m in zip(tr, ms))
+
+
+def test_what_to_try_numbers_of_the_parabola_panel():
+    """Notebook 07, "What to try" after the panel (sampling only, no training; the panel's seed 0)."""
+    bandit, mdp = PROBLEMS
+    at_b_star = baseline_experiment(0.1, 64, bandit)
+    # "drops to 0 (up to rounding, about 10^{-33}), because every sample equals 0.09"
+    assert at_b_star.measured < 1e-30 and np.allclose(at_b_star.samples0, 0.09, atol=1e-15, rtol=0)
+    # "At b = 0 the exact variance is 0.0018, and at b = 1.5 it is 0.35"
+    assert at_b_star.var_none == pytest.approx(0.0018) and baseline_experiment(1.5, 64, bandit).var_exact == \
+        pytest.approx(0.3528)
+    # "With N = 8 the rare arm is never pulled, and the measured variance is 0 ± 0"
+    small = baseline_experiment(0.9, 8, bandit)
+    assert small.measured == 0.0 and small.measured_se == 0.0
+    # "At N = 64 it is 0.076 ± 0.034. Only at N = 1024 does it reach the parabola (0.114 ± 0.010 against 0.115)"
+    n64, n1024 = baseline_experiment(0.9, 64, bandit), baseline_experiment(0.9, 1024, bandit)
+    assert (round(n64.measured, 3), round(n64.measured_se, 3)) == (0.076, 0.034)
+    assert (round(n1024.measured, 3), round(n1024.measured_se, 3), round(n1024.var_exact, 3)) == (0.114, 0.010, 0.115)
+    assert abs(n64.measured - n64.var_exact) > n64.measured_se > abs(n1024.measured - n1024.var_exact)
+    # "try b = 0, 1, 1.9, 3 with N = 256. The measured points follow the parabola: 7.4, 1.9, 0.28, 2.5"
+    for b, stated in ((0.0, 7.4), (1.0, 1.9), (1.9, 0.28), (3.0, 2.5)):
+        r = baseline_experiment(b, 256, mdp)
+        assert float(f"{r.measured:.2g}") == stated and abs(r.measured - r.var_exact) < 2 * r.measured_se

@@ -8,10 +8,12 @@ import torch
 
 from pgcourse.baselines import optimal_scalar_baseline, time_mean_baseline
 from pgcourse.tabular import TabularMDP
-from pgcourse.ui.checks import CheckResult, check_function
+from pgcourse.ui.checks import CheckResult, check_function, check_number_prediction, report
 from .measure import baseline_moments, trajectory_table
+from .panel import make_problem
 
-__all__ = ["check_optimal_scalar_baseline", "check_total_variance", "check_time_mean_baseline"]
+__all__ = ["check_optimal_scalar_baseline", "check_total_variance", "check_time_mean_baseline",
+           "double_baseline_ratio", "check_parabola_prediction"]
 
 
 def _random(shape, seed, low=-1.0, high=1.0):
@@ -84,3 +86,28 @@ def check_time_mean_baseline(fn) -> CheckResult:
     """fn(rtg (N, T), mask (N, T)) -> b_t = mean of Q̂_{i,t} over the trajectories running at t, (T,), 0 if none."""
     return check_function("time_mean_baseline", fn, lambda rtg, mask: time_mean_baseline(rtg, mask),
                           _time_mean_baseline_cases())
+
+
+def double_baseline_ratio(problem: str = "random MDP") -> float:
+    """tr Cov(2b*) / tr Cov(0) of one of the panel's problems, exactly (every trajectory enumerated).
+
+    b* = E[‖g‖²R]/E[‖g‖²] is the vertex of tr Cov(b) = tr Cov(b*) + E[‖g‖²](b − b*)², so b = 0 and b = 2b*
+    are equally far from it and the ratio is 1 up to rounding.
+    """
+    mdp, logits = make_problem(problem)
+    e = trajectory_table(mdp, logits)
+    m = baseline_moments(e.scores, e.rets, e.prob)
+    b_star = m.optimal_scalar_baseline()
+    return float(m.total_variance(2 * b_star) / m.total_variance(0.0))
+
+
+PREDICTION_TOL = 0.01
+
+
+def check_parabola_prediction(predict, verbose: bool = True) -> CheckResult:
+    """predict() -> a number: the predicted tr Cov(2b*) / tr Cov(0) on notebook 07's 3-state MDP;
+    PASS within PREDICTION_TOL of the exact ratio."""
+    return check_number_prediction(
+        "parabola_prediction", predict, double_baseline_ratio(), PREDICTION_TOL,
+        matches="the exact ratio tr Cov(2b*) / tr Cov(0) =",
+        hint="in the vertex form of the parabola, how far are b = 0 and b = 2b* from b*?", verbose=verbose)
