@@ -1,17 +1,21 @@
-"""Checkers for notebook 09's exercises: the pseudo-loss, and the notes' pseudo-code in PyTorch.
+"""Checkers for notebook 09's exercises: the pseudo-loss, the notes' pseudo-code in PyTorch, and a prediction of
+what multiplying every weight by c does to the loss, its gradient, an SGD step and Adam's steps.
 
 Taught in notebooks/09_implementing_policy_gradients.ipynb.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from pgcourse.estimators import pg_pseudo_loss
-from pgcourse.ui.checks import CheckResult, check_function, check_loss
+from pgcourse.ui.checks import CheckResult, call_reader, check_function, check_loss, report
 
-__all__ = ["pseudo_loss_reference", "check_pseudo_loss", "seed_pg_loss_reference", "check_seed_pg_loss"]
+__all__ = ["pseudo_loss_reference", "check_pseudo_loss", "notes_pg_loss_reference", "check_notes_pg_loss",
+           "SCALING_KEYS", "SCALING_FACTORS", "scaling_reference", "check_scaling_prediction"]
 
 
 def _pseudo_loss_cases():
@@ -54,7 +58,7 @@ def check_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
                       verbose=verbose)
 
 
-def seed_pg_loss_reference(logits, actions, q_values):
+def notes_pg_loss_reference(logits, actions, q_values):
     """The notes' pseudo-code: mean over the N·T rows of softmax cross-entropy(logits, actions) · Q̂.
 
     logits (M, A), actions (M,) int64, q_values (M, 1) as in the notes; returns a scalar.
@@ -63,7 +67,7 @@ def seed_pg_loss_reference(logits, actions, q_values):
     return (negative_likelihoods * q_values.reshape(-1)).mean()
 
 
-def _seed_cases():
+def _notes_cases():
     gen = torch.Generator().manual_seed(10)
     cases = []
     for m, a in ((1, 2), (3, 2), (6, 3), (10, 4)):
@@ -74,7 +78,42 @@ def _seed_cases():
     return cases
 
 
-def check_seed_pg_loss(fn, verbose: bool = True) -> CheckResult:
+def check_notes_pg_loss(fn, verbose: bool = True) -> CheckResult:
     """fn(logits (M, A), actions (M,), q_values (M, 1)) = (1/M) Σ_j −log softmax(logits_j)[a_j] · Q̂_j."""
-    return check_function("seed_pg_loss", fn, seed_pg_loss_reference, _seed_cases(), atol=1e-8, rtol=1e-6,
+    return check_function("notes_pg_loss", fn, notes_pg_loss_reference, _notes_cases(), atol=1e-8, rtol=1e-6,
                           verbose=verbose)
+
+
+SCALING_KEYS = ("loss", "gradient", "sgd_step", "adam_steps")
+"""What check_scaling_prediction asks about: the pseudo-loss's value, its gradient, the length of one SGD step,
+and how far a few Adam steps (ε = 0) move θ."""
+SCALING_FACTORS = (0.1, 0.5, 2.0, 10.0, 1000.0)
+"""The factors c > 0 at which check_scaling_prediction asks for the prediction."""
+
+
+def scaling_reference(c):
+    """Every weight times c > 0: L, ∇L and SGD's step α∇L scale by c; Adam's steps m̂/√v̂ (ε = 0) do not change."""
+    return {"loss": c, "gradient": c, "sgd_step": c, "adam_steps": 1.0}
+
+
+def check_scaling_prediction(fn, verbose: bool = True) -> CheckResult:
+    """fn(c) -> {"loss", "gradient", "sgd_step", "adam_steps"}: the factor by which each changes when every
+    weight is multiplied by c > 0, asked at the five c of SCALING_FACTORS; reports the first wrong entry."""
+    name = "scaling_prediction"
+    for c in SCALING_FACTORS:
+        got, failure = call_reader(name, fn, c, stub=f"not implemented yet ({name}({c}) raised NotImplementedError)")
+        if failure is not None:
+            return report(failure, verbose)
+        if not isinstance(got, dict) or any(k not in got for k in SCALING_KEYS):
+            return report(CheckResult(name, False, f"{name}({c}) returned {got!r}; expected a dict with the keys "
+                                      + ", ".join(repr(k) for k in SCALING_KEYS)), verbose)
+        for key, expected in scaling_reference(c).items():
+            try:
+                value = float(got[key])
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
+                return report(CheckResult(name, False, f"{name}({c})[{key!r}] = {got[key]!r}, expected {expected:g}"),
+                              verbose)
+    return report(CheckResult(name, True, f"all {len(SCALING_FACTORS)} factors c match, for all four quantities"),
+                  verbose)

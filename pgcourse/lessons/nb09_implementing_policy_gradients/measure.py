@@ -27,7 +27,7 @@ from pgcourse.train import TrainConfig, make_optimizer, train_seeds
 __all__ = ["PANEL_TARGET", "PANEL_SEEDS", "SEEDS_PANEL_ITERATIONS",
            "SEEDS_PANEL_ENV_STEPS", "SeedRuns",
            "seeds_panel_config", "train_seeds_panel", "policies_after", "policy_after", "loss_return_correlations",
-           "gradient_norm_trend", "one_step_change", "GradientNoise", "reward_to_go_samples", "gradient_noise",
+           "gradient_norm_trend", "one_step_change", "steps_on_loss", "scaled_weights_factors", "GradientNoise", "reward_to_go_samples", "gradient_noise",
            "gradient_noise_seeds", "GridCell", "learning_rate_grid"]
 
 PANEL_TARGET = 475.0
@@ -164,6 +164,66 @@ def one_step_change(policy: nn.Module, loss_fn, optimizer: str, lr: float) -> fl
     opt.step()
     after = torch.cat([p.detach().reshape(-1) for p in clone.parameters()])
     return float(torch.linalg.vector_norm(after - before))
+
+
+def steps_on_loss(policy: nn.Module, loss_fn, optimizer: str, lr: float, steps: int = 1,
+                  eps: float = 1e-8) -> torch.Tensor:
+    """θ after ``steps`` optimizer steps on loss_fn(copy of policy), flattened; the policy itself is not changed.
+
+    loss_fn(policy) -> scalar, re-evaluated at each step (same batch, new θ). optimizer: "sgd" or "adam";
+    eps: Adam's ε in θ ← θ − α m̂/(√v̂ + ε) (PyTorch's default 1e-8; 0 makes the step exactly invariant to
+    a positive factor in the loss). Deterministic: the same arguments give the same θ on the same machine.
+    Taught in notebooks/09_implementing_policy_gradients.ipynb.
+    """
+    steps = check_positive_int("steps", steps)
+    if not eps >= 0:
+        raise ValueError(f"eps must be ≥ 0, got {eps!r}")
+    clone = copy.deepcopy(policy)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(clone.parameters(), lr=lr, eps=eps)
+    else:
+        opt = make_optimizer(clone.parameters(), optimizer, lr)  # validates the name
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(clone).backward()
+        opt.step()
+    return torch.cat([q.detach().reshape(-1) for q in clone.parameters()])
+
+
+def scaled_weights_factors(policy: nn.Module, loss_of_weights, c: float, lr: float = 0.01,
+                           adam_steps: int = 3) -> dict:
+    """What multiplying every weight by c > 0 does, measured: each value is (with c·w) / (with w).
+
+    loss_of_weights(policy, scale) -> the pseudo-loss with weights scale · w (a scalar).
+    Returns {"loss": L_c / L, "gradient": ‖∇L_c‖ / ‖∇L‖, "sgd_step": ‖Δθ_c‖ / ‖Δθ‖ after one SGD step,
+    "adam_steps": ‖Δθ_c‖ / ‖Δθ‖ after ``adam_steps`` Adam steps with ε = 0, "adam_max_diff": max |θ_c − θ|
+    after those Adam steps (ε = 0), "adam_max_diff_eps": the same with PyTorch's ε = 1e-8}, all from the
+    same θ (the policy's) and learning rate lr.
+    Taught in notebooks/09_implementing_policy_gradients.ipynb.
+    """
+    c = float(c)
+    if not (math.isfinite(c) and c > 0):
+        raise ValueError(f"c must be a finite number > 0, got {c!r}")
+    theta = torch.cat([q.detach().reshape(-1) for q in policy.parameters()])
+    params = list(policy.parameters())
+    losses, grads = [], []
+    for scale in (1.0, c):
+        loss = loss_of_weights(policy, scale)
+        grads.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]))
+        losses.append(float(loss.detach()))
+    out = {"loss": losses[1] / losses[0], "gradient": float(grads[1].norm() / grads[0].norm())}
+
+    def after(optimizer, steps, eps, scale):
+        return steps_on_loss(policy, lambda p: loss_of_weights(p, scale), optimizer, lr, steps, eps)
+
+    sgd = [after("sgd", 1, 0.0, scale) - theta for scale in (1.0, c)]
+    out["sgd_step"] = float(sgd[1].norm() / sgd[0].norm())
+    adam = [after("adam", adam_steps, 0.0, scale) for scale in (1.0, c)]
+    out["adam_steps"] = float((adam[1] - theta).norm() / (adam[0] - theta).norm())
+    out["adam_max_diff"] = float((adam[1] - adam[0]).abs().max())
+    adam_eps = [after("adam", adam_steps, 1e-8, scale) for scale in (1.0, c)]
+    out["adam_max_diff_eps"] = float((adam_eps[1] - adam_eps[0]).abs().max())
+    return out
 
 
 @dataclass
