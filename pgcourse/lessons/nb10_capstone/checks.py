@@ -1,4 +1,5 @@
-"""Checkers for notebook 10's exercises: normalised advantages, and a configuration that solves CartPole.
+"""Checkers for notebook 10's exercises: normalised advantages, a configuration that solves CartPole, and a
+prediction of the bias of discounted reward-to-go weights for the undiscounted J.
 
 Taught in notebooks/10_capstone.ipynb.
 """
@@ -15,8 +16,10 @@ from pgcourse.baselines import normalise
 from pgcourse.train import TrainConfig, train_seeds
 from pgcourse.ui.checks import CheckResult, check_function, report
 
+from .measure import discounted_expected_gradient, patience_mdp
+
 __all__ = ["check_normalised_advantages", "CONFIG_SEEDS", "CONFIG_NEEDED", "CONFIG_ENV_STEPS",
-           "check_config_solves"]
+           "check_config_solves", "DISCOUNT_GAMMAS", "discount_bias_reference", "check_discount_bias"]
 
 
 def _advantage_cases():
@@ -96,3 +99,23 @@ def check_config_solves(make_config, max_env_steps: int = CONFIG_ENV_STEPS, seed
     more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
     return verdict(False, f"reaches 475 within {budget:,} env steps on only {where} (needs {needed}). "
                          + "; ".join(reasons[:3]) + more + ". Turn on the ingredients that help (or raise iterations)")
+
+
+DISCOUNT_GAMMAS = (1.0, 0.995, 0.9, 0.8, 0.79, 0.7, 0.5)
+"""The discounts γ at which check_discount_bias asks for the prediction (2γ³ − 1 changes sign near 0.794)."""
+
+
+def discount_bias_reference(gamma):
+    """k(γ) with E[ĝ_γ] = k(γ) ∇J on ``patience_mdp()`` at the uniform policy, computed exactly (a sum over every
+    trajectory): only the choice in state 0 matters, and E[ĝ_γ] there is π(1 − π)(γ³·2 − 1) against
+    ∇J's π(1 − π)(2 − 1), so k(γ) = 2γ³ − 1."""
+    mdp = patience_mdp()
+    logits = torch.zeros(mdp.n_states, mdp.n_actions, dtype=torch.float64)
+    return float(discounted_expected_gradient(mdp, logits, gamma)[0, 1] / mdp.gradient(logits)[0, 1])
+
+
+def check_discount_bias(fn, verbose: bool = True) -> CheckResult:
+    """fn(gamma) -> the factor k with E[ĝ_γ] = k ∇J (discounted reward-to-go weights, undiscounted J) on the
+    patience MDP (take 1 now, or wait 3 steps for 2) at the uniform policy, for the seven γ of DISCOUNT_GAMMAS."""
+    cases = [((g,), {}) for g in DISCOUNT_GAMMAS]
+    return check_function("discount_bias", fn, discount_bias_reference, cases, atol=1e-6, rtol=1e-6, verbose=verbose)

@@ -1,5 +1,7 @@
 """Measurements behind notebook 10: the ablation of REINFORCE's ingredients over 30 seeds, the step
-sizes that motivate trust regions, and the peer-library table written by bench/peers.py.
+sizes that motivate trust regions, the peer-library table written by bench/peers.py, and the exact bias of
+discounted reward-to-go weights for the undiscounted J on a small MDP (``patience_mdp``,
+``discounted_expected_gradient``).
 
 Every training number here is a statistic over seeds (pgcourse.stats): a solve rate with its Wilson
 interval, steps-to-475 over all seeds with unsolved runs counted at the budget, median final returns
@@ -18,17 +20,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from pgcourse import stats
+from pgcourse._validate import check_positive_int
+from pgcourse.returns import reward_to_go
+from pgcourse.tabular import TabularMDP, enumerate_trajectories, tabular_gradient_samples, trajectory_log_prob
 from pgcourse.train import TrainConfig, train_seeds
 
 __all__ = ["ABLATION", "ABLATION_SEEDS", "ABLATION_ITERATIONS", "ABLATION_ENV_STEPS", "TARGET", "StepSizes",
            "StepRecorder", "step_sizes", "format_step_sizes", "AblationRow", "ablation", "format_ablation",
            "Comparison", "compare", "format_comparison", "PEERS_JSON", "PEER_LABELS", "load_peers", "peer_rows",
-           "machine_line", "peer_table_markdown"]
+           "machine_line", "peer_table_markdown", "patience_mdp", "discounted_gradient_moments",
+           "discounted_expected_gradient"]
 
-# Each row switches on one more ingredient; the last swaps Adam for SGD (at α = 0.3, the best SGD α of
-# notebook 09's grid). Every other field is TrainConfig()'s default (N = 8, Adam, its lr, γ = 0.995).
+# Each row switches on one more ingredient; the last swaps Adam for SGD at α = 0.3, which the notebook
+# introduces as one of the step sizes of notebook 09's grid. It is not that grid's best SGD α (no SGD α there
+# reached 475; α = 0.1 had the highest median final return, 77 against 47 at 0.3). Notebook 10 records this
+# row's step sizes beside Adam's, for its section on step sizes in policy space.
+# Every other field is TrainConfig()'s default (N = 8, Adam, its lr, γ = 0.995).
 ABLATION = (
     ("total return R(τ)", {"weights": "total_return", "baseline": "none", "normalise": False}),
     ("+ reward-to-go", {"weights": "reward_to_go", "baseline": "none", "normalise": False}),
@@ -363,3 +373,60 @@ def peer_table_markdown(data: dict) -> str:
     criterion = data.get("settings", {}).get("criterion", "mean return of the last 16 finished training episodes >= 475")
     return ("\n".join(lines) + f"\n\nCartPole-v1, seeds {', '.join(map(str, seeds))}; solved = {criterion}; "
             f"statistics over the solved seeds.\n\n{machine_line(data['machine'])}")
+
+
+# --- the bias of discounted reward-to-go for the undiscounted J, exactly -----------------------------------
+
+def patience_mdp(delay: int = 3, late_reward: float = 2.0) -> TabularMDP:
+    """A choice between a reward now and a larger one later: horizon T = delay + 1, two actions.
+
+    State 0 is the choice: action 0 ("take") pays 1 and ends in the absorbing state delay + 1, which pays 0;
+    action 1 ("wait") pays 0 and walks the chain 1 → 2 → … → delay whatever the actions, and state delay pays
+    late_reward at the last step. The undiscounted J prefers waiting when late_reward > 1; a discounted
+    reward-to-go values waiting at γ^delay · late_reward.
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    delay = check_positive_int("delay", delay)
+    if not math.isfinite(late_reward):
+        raise ValueError(f"late_reward must be a finite number, got {late_reward!r}")
+    n_states, done = delay + 2, delay + 1
+    P = torch.zeros(n_states, 2, n_states, dtype=torch.float64)
+    P[0, 0, done] = 1.0                      # take: done
+    P[0, 1, 1] = 1.0                         # wait: into the chain
+    for s in range(1, delay):
+        P[s, :, s + 1] = 1.0
+    P[delay, :, done] = 1.0
+    P[done, :, done] = 1.0
+    R = torch.zeros(n_states, 2, dtype=torch.float64)
+    R[0, 0] = 1.0
+    R[delay, :] = float(late_reward)
+    p0 = torch.zeros(n_states, dtype=torch.float64)
+    p0[0] = 1.0
+    return TabularMDP(P, R, p0, horizon=delay + 1)
+
+
+def discounted_gradient_moments(mdp: TabularMDP, logits, gamma: float) -> dict:
+    """The exact mean and tr Cov of one REINFORCE sample ĝ_γ = Σ_t ∇_θ log π_θ(a_t|s_t) Q̂^γ_t (a sum over every τ).
+
+    Q̂^γ_t = Σ_{t'≥t} γ^{t'−t} r_{t'}, without the γ^t factor, as ``pgcourse.train`` uses it; with γ = 1 the
+    mean is ``mdp.gradient(logits)``, the undiscounted ∇J. logits: (S, A); small MDPs only
+    (``enumerate_trajectories``). Returns {"mean": (S, A) float64, "trace_cov": E‖ĝ_γ‖² − ‖E ĝ_γ‖² (a float)}.
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    logits = mdp.check_logits(logits).detach().to(torch.float64)
+    obs, act = enumerate_trajectories(mdp)
+    prob = trajectory_log_prob(mdp, logits, obs, act).exp()
+    possible = prob > 0
+    obs, act, prob = obs[possible], act[possible], prob[possible]
+    g = tabular_gradient_samples(logits, obs, act, reward_to_go(mdp.R[obs, act], gamma=gamma))  # (K, S·A)
+    mean = (prob[:, None] * g).sum(0)
+    second = float((prob * g.pow(2).sum(1)).sum())
+    return {"mean": mean.reshape(mdp.n_states, mdp.n_actions), "trace_cov": second - float(mean.pow(2).sum())}
+
+
+def discounted_expected_gradient(mdp: TabularMDP, logits, gamma: float) -> Tensor:
+    """E_{τ~p_θ}[Σ_t ∇_θ log π_θ(a_t|s_t) Q̂^γ_t]   (exact; ``discounted_gradient_moments``'s mean), (S, A) float64.
+
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    return discounted_gradient_moments(mdp, logits, gamma)["mean"]
