@@ -1,13 +1,17 @@
-"""Checkers for the exercises of notebooks/08_off_policy_importance_sampling.ipynb."""
+"""Checkers for the exercises of notebooks/08_off_policy_importance_sampling.ipynb: per-decision weights, the
+effective sample size, and a prediction of the bias of the notes' causal form on a one-step problem."""
 
 from __future__ import annotations
 
 import torch
 
-from pgcourse.importance import effective_sample_size, per_decision_is_weights
+from pgcourse.importance import effective_sample_size, notes_causal_is_weights, per_decision_is_weights
 from pgcourse.ui.checks import CheckResult, check_function
 
-__all__ = ["check_per_decision_weights", "check_effective_sample_size"]
+from .measure import exact_expected_gradient, one_step_bandit
+
+__all__ = ["check_per_decision_weights", "check_effective_sample_size", "NOTES_BIAS_PROBABILITIES",
+           "notes_bias_factor_reference", "check_notes_bias_factor"]
 
 
 def _logp(shape, seed, n_actions=3):
@@ -50,3 +54,26 @@ def _ess_cases():
 def check_effective_sample_size(fn) -> CheckResult:
     """fn(w (N,)) -> (Σ_i w_i)² / Σ_i w_i² (a float)."""
     return check_function("effective_sample_size", fn, lambda w: effective_sample_size(w), _ess_cases())
+
+
+NOTES_BIAS_PROBABILITIES = (0.1, 0.25, 0.4, 0.5, 0.75, 0.9)
+"""The behaviour policies π = (p, 1 − p) at which check_notes_bias_factor asks for the prediction."""
+
+
+def notes_bias_factor_reference(p):
+    """k with E_{a~π}[ĝ_notes] = k ∇J(θ') on ``one_step_bandit(p)``, computed exactly (a sum over both actions).
+
+    The notes' weight is ρ² r, so E_π[ρ² r ∇log π'] = E_π'[ρ r ∇log π']; only the rewarded action a = 0 counts,
+    so k = ρ(0) = π'(0)/π(0) = 1/(2p).
+    """
+    mdp, target, behaviour = one_step_bandit(p)
+    expected = exact_expected_gradient(mdp, target, behaviour, notes_causal_is_weights)
+    return float(expected[0, 0] / mdp.gradient(target)[0, 0])
+
+
+def check_notes_bias_factor(fn, verbose: bool = True) -> CheckResult:
+    """fn(p) -> the factor k with E[ĝ_notes] = k ∇J(θ') on the one-step bandit (rewards (1, 0), π' = (1/2, 1/2),
+    π = (p, 1 − p)), asked at the six p of NOTES_BIAS_PROBABILITIES; k = 1 would mean the form is unbiased."""
+    cases = [((p,), {}) for p in NOTES_BIAS_PROBABILITIES]
+    return check_function("notes_bias_factor", fn, notes_bias_factor_reference, cases, atol=1e-6, rtol=1e-6,
+                          verbose=verbose)

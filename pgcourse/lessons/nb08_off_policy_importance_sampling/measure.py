@@ -5,7 +5,11 @@
 * ``past_ratio_is_weights``: the notes' "ignore the second factor" weights (Π_{t''≤t} ρ) Q̂_t.
 * ``first_order_expected_gradient``, ``past_ratio_expected_gradient``: the exact expectations of the
   first-order estimator ρ_t Q̂_t and of (Π_{t''≤t} ρ) Q̂_t (their bias is the distance to ∇J(θ')).
-* ``trajectory_ratio_second_moment``: E_θ[(p_θ'(τ)/p_θ(τ))²], whose inverse is the large-N limit of ESS/N.
+* ``trajectory_ratio_second_moment``: E_θ[(p_θ'(τ)/p_θ(τ))²], whose inverse is the large-N limit of ESS/N;
+  ``trajectory_ratio_log_mean``: E_θ[log(p_θ'(τ)/p_θ(τ))], the typical size of the ratio;
+  ``sample_trajectory_ratios``: the ratios of N sampled trajectories (seeded).
+* ``one_step_bandit`` and ``exact_expected_gradient``: the exact expectation of any importance-weighted estimator
+  (by enumerating every trajectory of a small MDP), e.g. the notes' causal form on a one-step problem.
 * ``reuse_weights``, ``train_reuse`` and ``train_reuse_seeds``: REINFORCE that takes K gradient steps on each
   batch, re-weighting the batch with per-decision importance weights against the policy that sampled it
   (``train_reuse_seeds``: many seeds at once, via ``pgcourse.train_seeds``; ``train_reuse`` is its one-seed case).
@@ -24,14 +28,15 @@ from torch import Tensor
 
 from pgcourse._validate import check_choice, check_mask, check_positive_int
 from pgcourse.config import IMPORTANCE_WEIGHTS as WEIGHTINGS
-from pgcourse.importance import effective_sample_size, log_ratios
+from pgcourse.importance import effective_sample_size, log_ratios, trajectory_ratio
 from pgcourse.returns import reward_to_go
-from pgcourse.tabular import TabularMDP
+from pgcourse.tabular import TabularMDP, enumerate_trajectories, tabular_gradient_samples, trajectory_log_prob
 from pgcourse.train import History, TrainConfig, merge_config, train_seeds
 from pgcourse.weights import reuse_weights  # noqa: F401  (notebook 08 teaches it; it lives in the core)
 
 __all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
-           "trajectory_ratio_second_moment", "reuse_weights", "ReuseHistory", "train_reuse", "train_reuse_seeds"]
+           "trajectory_ratio_second_moment", "trajectory_ratio_log_mean", "sample_trajectory_ratios",
+           "one_step_bandit", "exact_expected_gradient", "reuse_weights", "ReuseHistory", "train_reuse", "train_reuse_seeds"]
 
 
 # --- importance sampling on 1-D Gaussians ------------------------------------------------------------------
@@ -167,6 +172,70 @@ def trajectory_ratio_second_moment(mdp: TabularMDP, logits, behaviour_logits) ->
         m = m / total
     log_value = log_scale + math.log(float((m[:, None] * ratio2).sum()))
     return math.exp(log_value) if log_value < 700 else math.inf
+
+
+def trajectory_ratio_log_mean(mdp: TabularMDP, logits, behaviour_logits) -> float:
+    """E_{τ~p_θ}[log(p_θ'(τ)/p_θ(τ))] = −Σ_t Σ_s d^θ_t(s) KL(π_θ(·|s) ‖ π_θ'(·|s))   (exact, ≤ 0).
+
+    Each step adds E_{a~π_θ}[log ρ] = −KL(π_θ ‖ π_θ') at its state, so the mean of log c falls linearly
+    in T while E_θ[c] = 1: the typical ratio e^{E[log c]} goes to 0 exponentially, the mean does not.
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns a float.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    target = torch.log_softmax(mdp.check_logits(logits).detach().to(torch.float64), -1)
+    behaviour = torch.log_softmax(mdp.check_logits(behaviour_logits).detach().to(torch.float64), -1)
+    kl = (behaviour.exp() * (behaviour - target)).sum(-1)  # KL(π_θ(·|s) ‖ π_θ'(·|s)), (S,)
+    d = mdp.state_distributions(behaviour)  # (T, S) under the behaviour policy
+    return -float((d * kl).sum())
+
+
+def sample_trajectory_ratios(mdp: TabularMDP, logits, behaviour_logits, n: int, seed: int) -> Tensor:
+    """c_i = p_θ'(τ_i)/p_θ(τ_i) of N trajectories τ_i ~ p_θ (the batch ``make_lab`` draws with the same seed).
+
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns (N,) float64.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    target = torch.log_softmax(mdp.check_logits(logits).detach().to(torch.float64), -1)
+    behaviour = torch.log_softmax(mdp.check_logits(behaviour_logits).detach().to(torch.float64), -1)
+    batch = mdp.sample(behaviour, check_positive_int("n", n), seed=seed)
+    return trajectory_ratio(target[batch.obs, batch.act], behaviour[batch.obs, batch.act])
+
+
+def one_step_bandit(p_behaviour: float):
+    """The one-step problem of notebook 08's exercise: (mdp, target θ', behaviour θ), logits (1, 2) float64.
+
+    A two-armed bandit (T = 1) paying r = (1, 0); the target policy is π' = (1/2, 1/2) and the behaviour
+    policy π = (p, 1 − p), p = p_behaviour in (0, 1).
+    """
+    p = float(p_behaviour)
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p_behaviour must be a probability in (0, 1), got {p_behaviour!r}")
+    mdp = TabularMDP.bandit([1.0, 0.0])
+    target = torch.zeros(1, 2, dtype=torch.float64)
+    behaviour = torch.log(torch.tensor([[p, 1.0 - p]], dtype=torch.float64))
+    return mdp, target, behaviour
+
+
+def exact_expected_gradient(mdp: TabularMDP, logits, behaviour_logits, weights) -> Tensor:
+    """E_{τ~p_θ}[Σ_t ∇θ' log π_θ'(a_t|s_t) w_t(τ)] = Σ_τ p_θ(τ) ĝ(τ)   (exact: a sum over every trajectory).
+
+    weights(rew, logp_new, logp_old, mask) -> (K, T), e.g. ``pgcourse.notes_causal_is_weights``; it is
+    called once on all K = (S·A)^T trajectories (``enumerate_trajectories``: small MDPs only).
+    logits (target θ'), behaviour_logits (θ): (S, A). Returns (S, A) float64; an unbiased estimator
+    gives ``mdp.gradient(logits)``.
+    Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    target = mdp.check_logits(logits).detach().to(torch.float64)
+    behaviour = mdp.check_logits(behaviour_logits).detach().to(torch.float64)
+    obs, act = enumerate_trajectories(mdp)
+    prob = trajectory_log_prob(mdp, behaviour, obs, act).exp()  # p_θ(τ), (K,)
+    possible = prob > 0
+    obs, act, prob = obs[possible], act[possible], prob[possible]
+    mask = torch.ones(obs.shape, dtype=torch.bool)
+    w = weights(mdp.R[obs, act], torch.log_softmax(target, -1)[obs, act], torch.log_softmax(behaviour, -1)[obs, act],
+                mask)
+    g = tabular_gradient_samples(target, obs, act, torch.as_tensor(w, dtype=torch.float64), mask)  # (K, S·A)
+    return (prob[:, None] * g).sum(0).reshape(mdp.n_states, mdp.n_actions)
 
 
 # --- reusing a batch for K gradient steps --------------------------------------------------------------------
