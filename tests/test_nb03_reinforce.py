@@ -503,7 +503,7 @@ def test_what_to_try_learning_rate(what_to_try):
     # "Its policies still explore more (entropy 0.54 [0.52, 0.55], against 0.44 [0.36, 0.47] at 0.04 …)"
     assert (0.48 < np.median(_final_entropy(slow)) < 0.62
             and _interval(_final_entropy(slow))[0] > _interval(_final_entropy(default))[1])
-    # "At 0.3 and 1 every seed's policy becomes nearly deterministic (entropy below about 0.1, median about 0.01 or
+    # "At 0.3 and 1 every seed's policy becomes nearly deterministic (entropy below 0.15 on every seed, median about 0.01 or
     # less)" — largest 0.07 | 0.08 at 0.3, 0.04 | 0.03 at 1
     assert all(_final_entropy(r).max() < 0.15 and np.median(_final_entropy(r)) < 0.03 for r in (fast, fastest))
     # "and the medians stall far below 475, and below 0.01's: 39 [17, 92] at 0.3 and 9 [9, 26] at 1"
@@ -528,7 +528,7 @@ def test_what_to_try_seeds(what_to_try):
     # "while the medians of the four sets of five stay between about 340 and 410" (342–408 on both paths): a range
     # a small fraction of the single runs' (66 against 309)
     assert all(310 < m < 440 for m in medians) and np.ptp(medians) < np.ptp(final) / 3
-    # "a few runs end far below the rest (4 of the 20 below 300)" (4 on both paths), "and a median of five is not
+    # "a few runs end far below the rest (4 of the 20 below 300 here)" (4 on both paths), "and a median of five is not
     # thrown by one or two of them" (the sets' medians above: each set holds at most two of these runs)
     assert 2 <= np.sum(final < 300) <= 6
     assert all(np.sum(final[first:first + 5] < 300) <= 2 for first in (0, 5, 10, 15))

@@ -477,8 +477,8 @@ def test_claim_what_to_try_which_ingredient_matters(tried):
     # "Keep the mean baseline and normalisation but go back to the total return: most seeds still solve
     # (16/20 [0.58, 0.92], median 31.3k steps [26.7k, 43.1k])."  (here 16–17 of 20, median 30.8k–31.3k)
     assert back.k >= 12 and back.steps().median() <= 45_000
-    # "It is the missing baseline that fails: without it the total return solved none of the 20 seeds, with it
-    # (and normalisation) 16, a difference of +0.80 [+0.53, +0.92]."  (here lower bounds +0.53 to +0.58)
+    # "Without a baseline or normalisation the total return solved none of the 20 seeds; with both, 16
+    # (+0.80 [+0.53, +0.92])."  (here lower bounds +0.53 to +0.58; the two switches are not separated)
     assert compare(back, total).rate[1] > 0.3
     # "Then try the value baseline V_φ(s): with normalisation 17 of the 20 seeds solve ([0.64, 0.95]), without it
     # 17 too ([0.64, 0.95])."  (here 15–17 and 17–18)
