@@ -348,11 +348,11 @@ def test_thirty_seeds_do_not_resolve_the_other_comparisons(reuse_runs):
 @pytest.mark.claims
 def test_reuse_at_the_default_step_spreads_the_seeds(reuse_runs):
     """Measured (native / default): IQR widths K=4 at 0.04 345 / 299, the largest of the others 114 / 139 (K=1 at
-    0.04); difference of the IQR widths +231 [78, 274] / +160 [20, 217]; K=4 at 0.04 solves 10 / 10 seeds and
+    0.04); difference of the IQR widths +231 [+78, +274] / +160 [20, 217]; K=4 at 0.04 solves 10 / 10 seeds and
     ends below 300 on 15 / 14."""
     # "K=4's seeds spread more than K=1's at 0.04 (IQR 149–494, against 375–489), and the difference of the
-    # IQR widths against K=1, +231 [78, 274], excludes 0: at this step size, reuse makes the outcome less
-    # predictable." (Summary: "the seeds' interquartile range is wider with K=4 (... +231 [78, 274])")
+    # IQR widths against K=1, +231 [+78, +274], excludes 0: at this step size, reuse makes the outcome less
+    # predictable." (Summary: "the seeds' interquartile range is wider with K=4 (... +231 [+78, +274])")
     width = {key: _iqr(final_returns(hs)) for key, hs in reuse_runs.items()}
     others = max(w for key, w in width.items() if key != (4, DEFAULT_LR))
     d, lo, hi = _difference(reuse_runs, (4, DEFAULT_LR), (1, DEFAULT_LR), stat=_iqr)
