@@ -15,13 +15,18 @@ MAX_LR = 1e3
 """The largest learning rate accepted: larger steps overflow float32 (Adam's step is about lr per weight)."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message, or its type's name if the message is empty."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _is_real(value) -> bool:
     """int, float or a NumPy/torch number, but not bool and not str (which float() would accept)."""
     if isinstance(value, (bool, str, bytes)) or isinstance(value, np.bool_):
         return False
     if isinstance(value, Tensor):
-        return value.numel() == 1 and (value.dtype.is_floating_point or not value.dtype.is_complex
-                                       and value.dtype != torch.bool)
+        return value.numel() == 1 and not value.dtype.is_complex and value.dtype != torch.bool
     return isinstance(value, (int, float, np.integer, np.floating))
 
 

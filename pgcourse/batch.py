@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validate import check_positive_int
+from ._validate import check_positive_int, first_line
 from .envs import CourseCartPoleVectorEnv, PendulumVectorEnv, vector_spec
 from .returns import reward_to_go, total_return
 
@@ -104,7 +104,7 @@ def env_errors(env_id: str):
     try:
         yield
     except (gym.error.Error, ImportError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise ValueError(f"cannot make environment {env_id!r}: {first}") from None
 
 

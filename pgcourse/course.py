@@ -21,6 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ._validate import first_line
+
 __all__ = ["STUB", "notebooks", "strip_solutions", "student_notebook", "make_student", "build_site"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -104,7 +106,7 @@ def _read_notebook(path: Path):
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as err:  # JSON errors, nbformat's schema errors: one line naming the file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise ValueError(f"{path} is not a readable notebook: {first}") from None
     return nb
 

@@ -17,6 +17,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from ._validate import first_line
 from .batch import env_errors
 from .policies import make_policy
 from .train import TrainConfig
@@ -124,7 +125,7 @@ def load_policy(policy_dir) -> tuple[nn.Module, TrainConfig]:
     try:
         state = torch.load(policy_dir / POLICY_FILE, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds (UnpicklingError, IndexError, RuntimeError …)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise ValueError(f"{str(policy_dir / POLICY_FILE)!r} is not a readable state dict: {first}") from None
     if not isinstance(state, dict):
         raise ValueError(f"{str(policy_dir / POLICY_FILE)!r} holds a {type(state).__name__}, not a state dict")

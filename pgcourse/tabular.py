@@ -21,7 +21,7 @@ from ._validate import check_positive_int
 from .batch import Batch
 
 __all__ = ["TabularMDP", "TabularSoftmaxPolicy", "tabular_gradient_samples", "example_problem", "MAX_ENUMERATED",
-           "trajectory_log_prob", "enumerate_trajectories"]
+           "trajectory_log_prob", "enumerate_trajectories", "action_values"]
 
 _SUM_TOL = 1e-6  # tolerance for "sums to 1" checks on P and p0
 
@@ -353,3 +353,26 @@ def enumerate_trajectories(mdp: TabularMDP) -> tuple[Tensor, Tensor]:
                          f"use a smaller MDP or a shorter horizon")
     pairs = torch.tensor(list(itertools.product(range(S * A), repeat=T)), dtype=torch.int64).reshape(k, T)
     return pairs // A, pairs % A
+
+
+def action_values(mdp: TabularMDP, logits) -> tuple[Tensor, Tensor]:
+    """Q^π_t(s, a) and V^π_t(s) for t = 1 … T, exactly, by backward recursion from V^π_{T+1} = 0.
+
+    Q^π_t(s, a) = Σ_{t'=t}^T E_π[r(s_t', a_t') | s_t = s, a_t = a] = R(s, a) + Σ_s' P(s'|s, a) V^π_{t+1}(s'),
+    V^π_t(s)    = Σ_{t'=t}^T E_π[r(s_t', a_t') | s_t = s]          = Σ_a π_θ(a|s) Q^π_t(s, a).
+    With a finite horizon both depend on t (T − t + 1 steps remain). logits (S, A); returns
+    Q (T, S, A) and V (T, S) in the logits' dtype (row 0 is t = 1); J(θ) = p0 · V[0].
+    Taught in notebooks/01_estimating_J.ipynb; notebook 08's surrogate gradient uses Q.
+    """
+    logits = mdp.check_logits(logits)
+    dtype = logits.dtype
+    pi = torch.softmax(logits, -1)
+    P, R = mdp.P.to(dtype), mdp.R.to(dtype)
+    V_next = torch.zeros(mdp.n_states, dtype=dtype)  # V^π_{T+1} = 0
+    Qs, Vs = [], []
+    for _ in range(mdp.horizon):  # t = T, T − 1, …, 1
+        Q = R + P @ V_next
+        V_next = (pi * Q).sum(-1)
+        Qs.append(Q)
+        Vs.append(V_next)
+    return torch.stack(Qs[::-1]), torch.stack(Vs[::-1])

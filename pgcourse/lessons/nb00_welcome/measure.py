@@ -75,7 +75,7 @@ def final_states(env_id: str, batch: Batch, seed: int) -> Tensor:
     the batch's states.
     Taught in notebooks/00_welcome.ipynb.
     """
-    n, lengths = batch.n_traj, batch.lengths.tolist()
+    n, lengths = batch.n_traj, batch.lengths.numpy()
     env = make_vector_env(env_id, n)
     try:
         obs = np.asarray(env.reset(seed=int(seed))[0])
@@ -86,9 +86,8 @@ def final_states(env_id: str, batch: Batch, seed: int) -> Tensor:
                 raise ValueError(f"replaying {env_id} with seed={seed} does not reproduce the batch's states at "
                                  f"step {t + 1}: pass the seed the batch was sampled with")
             obs = np.asarray(env.step(batch.act[:, t].numpy())[0])
-            for i in range(n):
-                if lengths[i] == t + 1:
-                    final[i] = obs[i]
+            ends = lengths == t + 1                                  # trajectories whose last action this was
+            final[ends] = obs[ends]
         return torch.as_tensor(final)
     finally:
         env.close()

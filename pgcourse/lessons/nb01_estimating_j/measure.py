@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from pgcourse._validate import check_positive_int
-# the example MDP and the exact sums over trajectories are core (notebooks 02 and 07 use them too)
-from pgcourse.tabular import (MAX_ENUMERATED, TabularMDP, enumerate_trajectories,  # noqa: F401
+# the example MDP, the exact sums over trajectories and Q^π are core (notebooks 02, 07 and 08 use them too)
+from pgcourse.tabular import (MAX_ENUMERATED, TabularMDP, action_values, enumerate_trajectories,  # noqa: F401
                               example_problem, trajectory_log_prob)
 
 __all__ = ["return_moments", "action_values", "returns_float64", "repeated_estimates", "estimates_by_batch_size",
@@ -42,29 +42,6 @@ def return_moments(mdp: TabularMDP, logits) -> tuple[Tensor, Tensor]:
         V, M = (pi * (R + PV)).sum(-1), (pi * (R * R + 2 * R * PV + PM)).sum(-1)
     mean = p0 @ V
     return mean, p0 @ M - mean * mean
-
-
-def action_values(mdp: TabularMDP, logits) -> tuple[Tensor, Tensor]:
-    """Q^π_t(s, a) and V^π_t(s) for t = 1 … T, exactly, by backward recursion from V^π_{T+1} = 0.
-
-    Q^π_t(s, a) = Σ_{t'=t}^T E_π[r(s_t', a_t') | s_t = s, a_t = a] = R(s, a) + Σ_s' P(s'|s, a) V^π_{t+1}(s'),
-    V^π_t(s)    = Σ_{t'=t}^T E_π[r(s_t', a_t') | s_t = s]          = Σ_a π_θ(a|s) Q^π_t(s, a).
-    With a finite horizon both depend on t (T − t + 1 steps remain). logits (S, A); returns
-    Q (T, S, A) and V (T, S) in the logits' dtype (row 0 is t = 1); J(θ) = p0 · V[0].
-    Taught in notebooks/01_estimating_J.ipynb.
-    """
-    logits = mdp.check_logits(logits)
-    dtype = logits.dtype
-    pi = torch.softmax(logits, -1)
-    P, R = mdp.P.to(dtype), mdp.R.to(dtype)
-    V_next = torch.zeros(mdp.n_states, dtype=dtype)  # V^π_{T+1} = 0
-    Qs, Vs = [], []
-    for _ in range(mdp.horizon):  # t = T, T − 1, …, 1
-        Q = R + P @ V_next
-        V_next = (pi * Q).sum(-1)
-        Qs.append(Q)
-        Vs.append(V_next)
-    return torch.stack(Qs[::-1]), torch.stack(Vs[::-1])
 
 
 def returns_float64(mdp: TabularMDP, batch) -> Tensor:

@@ -332,13 +332,17 @@ def bandit_settings(settings=BANDIT_SETTINGS, seeds=range(1000), a_star: float =
         runs = gaussian_bandit_reinforce_seeds(n_traj=n_traj, lr=lr, a_star=a_star, steps=steps, seeds=seeds)
         ok = [r for r in runs if not r.diverged]
         k = len(runs) - len(ok)
-        to_target = [next((j for j, m in enumerate(r.mu) if abs(m - a_star) < 0.1), math.inf) for r in ok]
-        med = (lambda x: float(np.median(x))) if ok else (lambda x: math.nan)
+        if ok:                                                 # runs that did not diverge have every step
+            mu, sigma = bandit_curves(ok, "mu"), bandit_curves(ok, "sigma")
+            hit = np.abs(mu - a_star) < 0.1
+            to_target = np.where(hit.any(1), hit.argmax(1), math.inf)   # first step within 0.1 of a*
+            medians = [float(np.median(x)) for x in (to_target, sigma[:, -1], np.abs(mu[:, -1] - a_star))]
+        else:
+            medians = [math.nan] * 3
         out.append(SettingSummary(n_traj=n_traj, lr=lr, n_seeds=len(runs), diverged=k,
                                   diverged_interval=wilson_interval(k, len(runs)),
-                                  median_steps_to_target=med(to_target),
-                                  median_final_sigma=med([r.sigma[-1] for r in ok]),
-                                  median_final_gap=med([abs(r.mu[-1] - a_star) for r in ok])))
+                                  median_steps_to_target=medians[0], median_final_sigma=medians[1],
+                                  median_final_gap=medians[2]))
     return out
 
 

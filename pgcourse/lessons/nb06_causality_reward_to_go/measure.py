@@ -89,12 +89,9 @@ def projection_z(samples: Tensor, directions: Tensor, exact=None) -> Tensor:
     if x.dim() != 2 or u.dim() != 2 or u.shape[1] != x.shape[1]:
         raise ValueError(f"samples must be (N, P) and directions (K, P) with the same P, got "
                          f"{tuple(x.shape)} and {tuple(u.shape)}")
-    if x.shape[0] < 2:
-        raise ValueError(f"need at least 2 samples to estimate a standard error, got N = {x.shape[0]}")
-    y = x @ u.T                                                           # (N, K): u_j·ĝ_i
     target = torch.zeros(u.shape[0], dtype=torch.float64) if exact is None else \
         u @ torch.as_tensor(exact, dtype=torch.float64).reshape(-1)
-    return (y.mean(0) - target) / (y.std(0) / x.shape[0] ** 0.5)
+    return compare_to_exact(x @ u.T, target).z                            # the z-scores of the K means u_j·ĝ
 
 
 def random_directions(k: int, p: int, seed: int) -> Tensor:

@@ -30,7 +30,8 @@ from pgcourse._validate import check_choice, check_mask, check_positive_int
 from pgcourse.config import IMPORTANCE_WEIGHTS as WEIGHTINGS
 from pgcourse.importance import effective_sample_size, log_ratios, trajectory_ratio
 from pgcourse.returns import reward_to_go
-from pgcourse.tabular import TabularMDP, enumerate_trajectories, tabular_gradient_samples, trajectory_log_prob
+from pgcourse.tabular import (TabularMDP, action_values, enumerate_trajectories, tabular_gradient_samples,
+                              trajectory_log_prob)
 from pgcourse.train import History, TrainConfig, merge_config, train_seeds
 from pgcourse.weights import reuse_weights  # noqa: F401  (notebook 08 teaches it; it lives in the core)
 
@@ -104,25 +105,13 @@ def past_ratio_is_weights(rew: Tensor, logp_new: Tensor, logp_old: Tensor, mask:
     return torch.where(mask, w, torch.zeros((), dtype=torch.float64))
 
 
-def _q_values(mdp: TabularMDP, logits: Tensor) -> Tensor:
-    """Q_t(s, a) = R(s, a) + Σ_s' P(s'|s,a) V_{t+1}(s'), V_t(s) = Σ_a π(a|s) Q_t(s, a); returns (T, S, A)."""
-    pi = torch.softmax(logits, -1)
-    q = mdp.R.clone()
-    out = [q]
-    for _ in range(mdp.horizon - 1):
-        v = (pi * q).sum(-1)
-        q = mdp.R + torch.einsum("sau,u->sa", mdp.P, v)
-        out.append(q)
-    return torch.stack(out[::-1])
-
-
 def _surrogate_gradient(mdp: TabularMDP, logits, behaviour_logits, states_from: str) -> Tensor:
     """∇θ' Σ_t Σ_s d_t(s) Σ_a π_θ'(a|s) Q^θ_t(s, a), with d_t from θ ("behaviour") or θ' ("target", held fixed)."""
     target = mdp.check_logits(logits).detach().to(torch.float64).requires_grad_(True)
     behaviour = mdp.check_logits(behaviour_logits).detach().to(torch.float64)
     with torch.no_grad():
         d = mdp.state_distributions(behaviour if states_from == "behaviour" else target.detach())  # (T, S)
-        q = _q_values(mdp, behaviour)  # (T, S, A)
+        q = action_values(mdp, behaviour)[0]  # Q^θ_t(s, a), (T, S, A)
     with torch.enable_grad():
         surrogate = (d[:, :, None] * torch.softmax(target, -1)[None] * q).sum()
         (grad,) = torch.autograd.grad(surrogate, target)

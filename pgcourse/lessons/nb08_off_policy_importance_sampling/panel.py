@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from matplotlib.ticker import NullFormatter
 
-from pgcourse.importance import effective_sample_size, notes_causal_is_weights, trajectory_ratio
+from pgcourse.importance import effective_sample_size, trajectory_ratio
 from pgcourse.lab import compare_estimators, make_lab
 from pgcourse.tabular import TabularMDP
 from pgcourse.ui.panel import Panel, float_slider, int_slider, n_slider
@@ -28,7 +28,7 @@ ESTIMATOR_CHOICES = {
     "no correction": "reward_to_go",
     "trajectory IS": "trajectory_is",
     "per-decision IS": "per_decision_is",
-    "notes' causal form": lambda lab: notes_causal_is_weights(lab.rew, lab.logp, lab.logp_old, lab.batch.mask),
+    "notes' causal form": "notes_causal_is",
     "past ratio only": lambda lab: past_ratio_is_weights(lab.rew, lab.logp, lab.logp_old, lab.batch.mask),
     "first-order": "first_order_is",
 }
