@@ -5,7 +5,7 @@
 Both sides train the same configurations (TrainConfig() with the target, seeds 0…K−1) on one torch
 thread, on the same machine and in the same process, alternating so that a change of load hits both.
 Prints each side's wall seconds, the ratio, and both sides' solve counts and median env steps (the
-runs are the same runs up to float rounding, so these agree closely but not always exactly), then
+runs are the same runs: bit for bit where the CPU rounds a batched product as a lone one, tests/test_train_seeds.py), then
 the median ratio over the repeats: single repeats on a shared 2-core VM vary by ±20 %.
 A benchmark, not a test: seconds depend on the machine and its load.
 """
@@ -20,7 +20,8 @@ import time
 
 import torch
 
-from pgcourse import TrainConfig, train, train_seeds
+from pgcourse import TrainConfig, train
+from pgcourse.seeds import train_seeds
 
 
 def main():

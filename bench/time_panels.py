@@ -29,7 +29,8 @@ def panels():
     from pgcourse.lessons.nb03_reinforce.panel import reinforce_panel
 
     def imitation():
-        from pgcourse.train import TrainConfig, train
+        from pgcourse.config import TrainConfig
+        from pgcourse.reinforce import train
         from pgcourse.lessons.nb05_imitation_and_partial_observability.panel import imitation_panel
 
         expert, _ = train(TrainConfig(target_return=475), progress=False)   # as notebook 05 builds it

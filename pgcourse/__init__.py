@@ -14,7 +14,10 @@ from .lab import ESTIMATORS, LabContext, compare_estimators, format_summaries, m
 from .policies import CategoricalPolicy, GaussianPolicy, make_policy
 from .returns import reward_to_go, total_return
 from .tabular import TabularMDP, TabularSoftmaxPolicy, tabular_gradient_samples
-from .train import History, TrainConfig, batch_seed, train, train_seeds
+from .history import History
+from .config import TrainConfig
+from .runs import batch_seed
+from .reinforce import train
 from .stats import bootstrap_interval, median_iqr, steps_to_target, wilson_interval
 
 __all__ = ["ValueBaseline", "mean_baseline", "normalise", "time_mean_baseline", "optimal_baseline",
@@ -24,7 +27,7 @@ __all__ = ["ValueBaseline", "mean_baseline", "normalise", "time_mean_baseline", 
            "log_ratios", "per_decision_is_weights", "notes_causal_is_weights", "trajectory_is_weights",
            "trajectory_ratio", "ESTIMATORS", "LabContext", "compare_estimators", "format_summaries", "make_lab",
            "CategoricalPolicy", "GaussianPolicy", "make_policy", "reward_to_go", "total_return", "TabularMDP",
-           "TabularSoftmaxPolicy", "tabular_gradient_samples", "History", "TrainConfig", "batch_seed", "train",
-           "train_seeds", "bootstrap_interval", "median_iqr", "steps_to_target", "wilson_interval"]
+           "TabularSoftmaxPolicy", "tabular_gradient_samples", "History", "TrainConfig", "batch_seed", "train", "bootstrap_interval", "median_iqr",
+           "steps_to_target", "wilson_interval"]
 
 __version__ = "0.1.0"

@@ -29,12 +29,15 @@ def time_mean_baseline(rtg: Tensor, mask: Tensor | None = None) -> Tensor:
     """b_t = mean over the trajectories still running at t of Q̂_{i,t}.
 
     rtg, mask: (N, T); returns (T,) (0 where no trajectory is running).
-    The mean baseline for reward-to-go weights: one constant per time step.
+    The mean baseline for reward-to-go weights: one constant per time step. The sum is taken in
+    float64, so that the mean of n equal float32 values is that value exactly and Q̂_{i,t} − b_t is
+    exactly 0 when every trajectory has the same Q̂_{i,t} (a float32 sum would leave rounding noise
+    that ``normalise`` would blow up to standard deviation 1).
     """
     mask = check_mask(rtg, mask)
     count = mask.sum(0)
-    total = torch.where(mask, rtg, torch.zeros((), dtype=rtg.dtype)).sum(0)
-    return total / count.clamp(min=1)
+    total = torch.where(mask, rtg, torch.zeros((), dtype=rtg.dtype)).to(torch.float64).sum(0)
+    return (total / count.clamp(min=1)).to(rtg.dtype)
 
 
 def leave_one_out_mean_baseline(rets: Tensor) -> Tensor:
@@ -85,7 +88,8 @@ def negligible(adv: Tensor, scale: Tensor, mask: Tensor | None = None, tol: floa
     return float(adv[mask].abs().max()) <= tol * (1.0 + float(scale[mask].abs().mean()))
 
 
-def normalise(adv: Tensor, mask: Tensor | None = None, eps: float = 1e-8, tol: float = SPREAD_TOL) -> Tensor:
+def normalise(adv: Tensor, mask: Tensor | None = None, eps: float = 1e-8, tol: float = SPREAD_TOL,
+              scale: Tensor | None = None) -> Tensor:
     """(A − mean A) / (std A + eps) over the real steps; padding stays 0.
 
     An explicit option of the trainer (``TrainConfig.normalise``): it rescales
@@ -93,8 +97,13 @@ def normalise(adv: Tensor, mask: Tensor | None = None, eps: float = 1e-8, tol: f
     spread is negligible, std A ≤ tol · (1 + mean |A|), the weights are constant up to
     rounding and carry no signal: the result is all zeros (no step), not rounding noise
     scaled up to standard deviation 1.
+    scale: what A was computed from, when A is a difference such as Q̂ − b. Subtracting two numbers
+    of size 500 leaves float32 noise of size 1e-5, which A alone cannot tell from a signal; with
+    ``scale=Q̂`` that noise counts as zero (``negligible``). The trainer always checks this.
     """
     mask = check_mask(adv, mask)
+    if scale is not None and negligible(adv, scale, mask, tol):
+        return torch.zeros_like(adv)
     valid = adv[mask]
     zeros = torch.zeros((), dtype=adv.dtype)
     if valid.numel() < 2:
@@ -124,11 +133,14 @@ class ValueBaseline(nn.Module):
         return self.net(obs).squeeze(-1)
 
     def fit(self, obs: Tensor, targets: Tensor, mask: Tensor) -> float:
-        """Minimise the mean over real steps of (V_φ(s) − target)²; returns the final loss."""
-        x, y = obs[mask], targets[mask]
+        """``steps`` Adam steps on the mean over real steps of (V_φ(s) − target)²; returns the last loss.
+
+        obs (N, T, obs_dim), targets and mask (N, T): padded steps are left out of the mean.
+        """
+        count = mask.sum().clamp(min=1)
         loss = torch.zeros(())
         for _ in range(self.steps):
-            loss = (self(x) - y).pow(2).mean()
+            loss = torch.where(mask, self(obs) - targets, torch.zeros(())).pow(2).sum() / count
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()

@@ -18,7 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 
 
-from .train import TrainConfig
+from .config import TrainConfig
 
 __all__ = ["field_docs", "ALIASES", "add_config_options", "config_from_args", "build_parser", "evaluate", "main"]
 
@@ -111,7 +111,7 @@ _EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 def _train(args) -> int:
     from .io import prepare_out_dir, save_run
-    from .train import train
+    from .reinforce import train
 
     config = config_from_args(args)
     if args.out is not None:

@@ -1,6 +1,6 @@
 """TrainConfig: everything that defines a training run, validated when it is made.
 
-``pgcourse.train`` trains from it (and re-exports it: ``from pgcourse.train import TrainConfig``);
+``pgcourse.train`` (pgcourse/reinforce.py) and ``pgcourse.seeds.train_seeds`` train from it;
 ``pgcourse.cli`` generates its ``train`` options from its fields and their docstrings; the weights of
 each gradient step (``pgcourse.weights``) read their settings from it.
 """
@@ -28,7 +28,7 @@ class TrainConfig:
     run; on another CPU the rounding differs and a CartPole run drifts apart (notebooks/00_welcome.ipynb).
 
     The defaults are plain on-policy REINFORCE with one gradient step per batch, tuned for CartPole-v1
-    by measurement (bench/sweep_defaults.py), then re-measured with ``train_seeds`` over seeds 0–19
+    by measurement (bench/sweep_defaults.py), then re-measured with ``pgcourse.seeds.train_seeds`` over seeds 0–19
     (target 475): 20/20 solved, a median of 25.5k env steps (IQR 21.6k–36.2k, at most 43k), and
     20/20 again under ATEN_CPU_CAPABILITY=default. A smaller batch with a larger step wins on sample
     efficiency; lr 0.04 is the largest step that never collapsed in the sweep.

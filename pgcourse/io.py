@@ -20,7 +20,7 @@ from torch import nn
 from ._validate import first_line
 from .batch import env_errors
 from .policies import make_policy
-from .train import TrainConfig
+from .config import TrainConfig
 
 __all__ = ["prepare_out_dir", "atomic_write", "save_policy", "save_run", "load_policy"]
 

@@ -38,7 +38,7 @@ def plot_seed_band(histories, ax=None, label=None, x="iteration", y="mean_return
                    show_seeds=True):
     """Median over seeds of one History column (a line) and its interquartile range (a band).
 
-    histories: one History per seed (``train_seeds``). x: "iteration" or "env_steps" (each seed's
+    histories: one History per seed (``pgcourse.seeds.train_seeds``). x: "iteration" or "env_steps" (each seed's
     curve is interpolated onto a common grid of env steps). A seed that stopped early keeps its last
     value (``stats.seed_curves``). show_seeds: also draw every seed as a thin line. Returns the axes.
     """

@@ -5,9 +5,12 @@ trainer asks for them: the training loop's one extension point.
   normalised (notebooks 03, 06, 07).
 * ``reuse_weights``: the weights of a later gradient step on a batch the policy has since moved
   away from, with per-decision (or first-order) importance weights (notebook 08).
-* ``BatchWeights``: what ``train_seeds`` calls for every gradient step; ``batch_weights(config)`` is
-  the one ``TrainConfig`` describes (one on-policy step, or ``steps_per_batch`` steps with reuse). To
-  change how the trainer weights its steps, pass your own ``BatchWeights`` to ``train_seeds``.
+* ``BatchWeights``: what the trainer calls for every gradient step (its weights and its pseudo-loss);
+  ``batch_weights(config)`` is the one ``TrainConfig`` describes (one on-policy step, or
+  ``steps_per_batch`` steps with reuse). To change how the trainer weights its steps, pass your own
+  ``BatchWeights`` to ``pgcourse.train`` (or ``pgcourse.seeds.train_seeds``).
+* ``PieceWeights``: your own reward-to-go, baseline or pseudo-loss in place of pgcourse's (notebooks 06,
+  07 and 09 train with the reader's pieces).
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ from ._validate import check_choice
 from .baselines import negligible, normalise, time_mean_baseline
 from .batch import Batch
 from .config import IMPORTANCE_WEIGHTS, TrainConfig
+from .estimators import pg_pseudo_loss
 from .returns import reward_to_go
 
-__all__ = ["policy_weights", "reuse_weights", "BatchWeights", "ReuseWeights", "batch_weights"]
+__all__ = ["policy_weights", "reuse_weights", "BatchWeights", "ReuseWeights", "PieceWeights", "batch_weights"]
 
-def policy_weights(batch: Batch, config: TrainConfig, values=None) -> Tensor:
+
+def policy_weights(batch: Batch, config: TrainConfig, values=None, *, rtg_fn=reward_to_go,
+                   baseline_fn=time_mean_baseline) -> Tensor:
     """w_{i,t}: return or reward-to-go, minus the configured baseline, optionally normalised. (N, T).
 
     values: V_φ(s_{i,t}) as an (N, T) tensor, or a callable obs -> values (baseline="value").
+    rtg_fn(rew, mask, gamma) -> (N, T) and baseline_fn(rtg, mask) -> (T,) compute Q̂ and the per-step
+    mean b_t (pgcourse's by default; ``PieceWeights`` passes the reader's own).
     When the baseline removes everything (every trajectory has the same weights, as in a CartPole
     batch where all N episodes last 500 steps) the weights are exactly 0: what remains is float32
     rounding of the subtraction (about 1e-5), which normalising or Adam would blow up into a full step.
@@ -34,13 +42,13 @@ def policy_weights(batch: Batch, config: TrainConfig, values=None) -> Tensor:
     if config.weights == "total_return":
         raw = batch.returns(config.gamma)[:, None].expand_as(batch.rew)
     else:
-        raw = batch.reward_to_go(config.gamma)
+        raw = rtg_fn(batch.rew, batch.mask, config.gamma)
     weights = raw
     if config.baseline == "mean":
         if config.weights == "total_return":
             weights = raw - raw[:, 0].mean()
         else:
-            weights = raw - time_mean_baseline(raw, batch.mask)
+            weights = raw - baseline_fn(raw, batch.mask)
     elif config.baseline == "value":
         if values is None:
             raise ValueError("config.baseline is 'value': pass values = V_φ(s) of shape (N, T)")
@@ -102,12 +110,13 @@ def reuse_weights(batch: Batch, config: TrainConfig, logp_new: Tensor, logp_old:
 
 
 class BatchWeights:
-    """The weights of each gradient step ``train_seeds`` takes on a batch: one on-policy step.
+    """The gradient steps the trainer takes on a batch: by default one on-policy step.
 
     ``steps``: gradient steps per batch. ``weights(step, batch, logp, logp_old, values)`` returns the
     (N, T) weights of step ``step`` (0 … steps − 1): logp are the current policy's log-probabilities
-    (detached), logp_old those of the policy that sampled the batch, values V_φ(s) or None. A
-    subclass may change either; the loop itself knows nothing of reuse or importance sampling.
+    (detached), logp_old those of the policy that sampled the batch, values V_φ(s) or None.
+    ``loss(logp, weights, mask)`` is the pseudo-loss whose gradient the step follows. A subclass may
+    change any of them; the loop itself knows nothing of reuse or importance sampling.
     """
 
     steps = 1
@@ -117,6 +126,10 @@ class BatchWeights:
 
     def weights(self, step: int, batch: Batch, logp: Tensor, logp_old: Tensor, values: Tensor | None) -> Tensor:
         return policy_weights(batch, self.config, values)
+
+    def loss(self, logp: Tensor, weights: Tensor, mask: Tensor) -> Tensor:
+        """−(1/N) Σ_i Σ_t log π_θ(a_{i,t}|s_{i,t}) w_{i,t} over real steps (``pg_pseudo_loss``)."""
+        return pg_pseudo_loss(logp, weights, mask)
 
 
 class ReuseWeights(BatchWeights):
@@ -132,6 +145,27 @@ class ReuseWeights(BatchWeights):
         if step == 0:
             return policy_weights(batch, self.config, values)
         return reuse_weights(batch, self.config, logp, logp_old, values, self.config.importance_weights)
+
+
+class PieceWeights(BatchWeights):
+    """One on-policy step per batch built from the reader's own pieces, pgcourse's where one is None.
+
+    rtg_fn(rew, mask, gamma) -> (N, T): Q̂ (notebook 06); baseline_fn(rtg, mask) -> (T,): the per-step
+    mean b_t (notebook 07, with baseline="mean"); loss_fn(logp, weights, mask) -> scalar: the
+    pseudo-loss (notebook 09). The guard against normalising rounding noise stays in place.
+    """
+
+    def __init__(self, config: TrainConfig, rtg_fn=None, baseline_fn=None, loss_fn=None):
+        super().__init__(config)
+        self.rtg_fn = reward_to_go if rtg_fn is None else rtg_fn
+        self.baseline_fn = time_mean_baseline if baseline_fn is None else baseline_fn
+        self.loss_fn = pg_pseudo_loss if loss_fn is None else loss_fn
+
+    def weights(self, step: int, batch: Batch, logp: Tensor, logp_old: Tensor, values: Tensor | None) -> Tensor:
+        return policy_weights(batch, self.config, values, rtg_fn=self.rtg_fn, baseline_fn=self.baseline_fn)
+
+    def loss(self, logp: Tensor, weights: Tensor, mask: Tensor) -> Tensor:
+        return self.loss_fn(logp, weights, mask)
 
 
 def batch_weights(config: TrainConfig) -> BatchWeights:

@@ -19,7 +19,7 @@ from pgcourse import cli
 from pgcourse.config import TrainConfig
 from pgcourse.course import build_site, make_student, strip_solutions, student_notebook
 from pgcourse.io import load_policy, save_run
-from pgcourse.train import train
+from pgcourse.reinforce import train
 from pgcourse.ui.panel import Panel, n_slider
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,11 +1,13 @@
 """The house plan (ARCHITECTURE.md), enforced: core, ui, one lesson folder per notebook, and the import rule.
 
 - core: the top-level modules of pgcourse (what a student reads to learn the algorithm);
+- seeds: pgcourse/seeds, the K-seed engine (an accelerator, never on the reading path);
 - ui: pgcourse/ui, the panels' and checkers' shared machinery;
 - lessons: pgcourse/lessons/nbNN_topic, everything that belongs to notebooks/NN_topic.ipynb.
 
-The core imports neither ui nor lessons; ui imports only the core; a lesson imports the core, ui
-and its own folder, never another lesson; a notebook imports the core, ui and its own lesson.
+The core imports only the core (not the engine, ui or lessons); the engine imports the core; ui imports
+the core and the engine; a lesson imports the core, the engine, ui and its own folder, never another
+lesson; a notebook imports the core, the engine, ui and its own lesson.
 Nothing here names a notebook: a new notebook is checked as it is added.
 """
 
@@ -64,8 +66,8 @@ def _exists(module: str) -> bool:
 def layer(module: str) -> str:
     """'core', 'ui' or 'lessons.nbNN_topic'."""
     parts = module.split(".")
-    if len(parts) >= 2 and parts[1] == "ui":
-        return "ui"
+    if len(parts) >= 2 and parts[1] in ("ui", "seeds"):
+        return parts[1]
     if len(parts) >= 3 and parts[1] == "lessons":
         return f"lessons.{parts[2]}"
     if module == "pgcourse.lessons":
@@ -76,9 +78,11 @@ def layer(module: str) -> str:
 def allowed(importer: str, imported: str) -> bool:
     if importer == "core":
         return imported == "core"
+    if importer == "seeds":
+        return imported in ("core", "seeds")
     if importer == "ui":
-        return imported in ("core", "ui")
-    return imported in ("core", "ui", importer)
+        return imported in ("core", "seeds", "ui")
+    return imported in ("core", "seeds", "ui", importer)
 
 
 MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
@@ -114,7 +118,7 @@ def test_notebooks_import_the_core_ui_and_their_own_lesson(notebook):
             continue
         code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
         for m in imported_modules(ast.parse(code), "__main__", False):
-            assert layer(m) in ("core", "ui", own), f"{notebook.name} imports {m}, another notebook's lesson"
+            assert layer(m) in ("core", "seeds", "ui", own), f"{notebook.name} imports {m}, another notebook's lesson"
 
 
 def test_there_are_no_import_cycles():
@@ -142,7 +146,7 @@ def test_there_are_no_import_cycles():
 def test_the_rule_is_checked_on_real_imports():
     """The walker sees relative, absolute and function-level imports (else the tests above would pass vacuously)."""
     panel = "pgcourse.lessons.nb10_capstone.panel"
-    assert {"pgcourse.train", "pgcourse.ui.panel", "pgcourse.stats"} <= GRAPH[panel]
+    assert {"pgcourse.seeds", "pgcourse.ui.panel", "pgcourse.stats"} <= GRAPH[panel]
     assert layer(panel) == "lessons.nb10_capstone" and not allowed("core", "lessons.nb10_capstone")
     tree = ast.parse("def f():\n    from ..lessons.nb03_reinforce import measure\n"
                      "if TYPE_CHECKING:\n    from ..lessons.nb06_causality_reward_to_go import panel\n"
@@ -164,6 +168,8 @@ def test_public_modules_declare_all_and_define_every_name_in_it(module):
 
 @pytest.mark.parametrize("importer, imported, ok", [
     ("core", "core", True), ("core", "ui", False), ("core", "lessons.nb03_reinforce", False),
+    ("core", "seeds", False), ("seeds", "core", True), ("seeds", "ui", False),
+    ("seeds", "lessons.nb03_reinforce", False), ("ui", "seeds", True), ("lessons.nb03_reinforce", "seeds", True),
     ("ui", "core", True), ("ui", "lessons.nb03_reinforce", False),
     ("lessons.nb03_reinforce", "core", True), ("lessons.nb03_reinforce", "ui", True),
     ("lessons.nb03_reinforce", "lessons.nb03_reinforce", True), ("lessons.nb03_reinforce", "lessons.nb07_baselines", False),
@@ -173,12 +179,35 @@ def test_the_rule_table(importer, imported, ok):
     assert allowed(importer, imported) is ok
 
 
-def test_importing_the_core_and_ui_loads_no_lesson():
-    """At run time too: every core and ui module imported in a fresh interpreter pulls in no lesson."""
-    modules = sorted(m for m in MODULES if layer(m) in ("core", "ui") and m != "pgcourse.__main__")
+def _loaded_after_importing(modules: list[str], prefix: str) -> str:
     code = ("import importlib, sys\n"
             f"for m in {modules!r}: importlib.import_module(m)\n"
-            "print(sorted(m for m in sys.modules if m.startswith('pgcourse.lessons')))")
+            f"print(sorted(m for m in sys.modules if m.startswith({prefix!r})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return done.stdout.strip()
+
+
+def test_importing_the_core_and_ui_loads_no_lesson():
+    """At run time too: every core and ui module imported in a fresh interpreter pulls in no lesson."""
+    modules = sorted(m for m in MODULES if layer(m) in ("core", "seeds", "ui") and m != "pgcourse.__main__")
+    assert _loaded_after_importing(modules, "pgcourse.lessons") == "[]"
+
+
+def test_the_core_never_loads_the_engine():
+    """The reading path stays readable: importing every core module (pgcourse.train among them) loads
+    nothing of pgcourse.seeds."""
+    core = sorted(m for m in MODULES if layer(m) == "core" and m != "pgcourse.__main__")
+    assert "pgcourse.reinforce" in core
+    assert _loaded_after_importing(core, "pgcourse.seeds") == "[]"
+
+
+def test_the_trainer_a_learner_reads_is_short():
+    """pgcourse.train is defined in one module short enough to read in one sitting (at most 200 lines)."""
+    import inspect
+
+    import pgcourse
+
+    path = Path(inspect.getsourcefile(pgcourse.train))
+    assert path == PACKAGE / "reinforce.py"
+    assert len(path.read_text().splitlines()) <= 200

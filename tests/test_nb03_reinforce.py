@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from helpers import assert_same_history, not_implemented, rerun_with
-from pgcourse import (CategoricalPolicy, TrainConfig, make_vector_env, pg_pseudo_loss, sample_batch, total_return, train,
-                      train_seeds)
+from pgcourse import (CategoricalPolicy, TrainConfig, make_vector_env, pg_pseudo_loss, sample_batch, total_return, train)
+from pgcourse.seeds import train_seeds
 from pgcourse.baselines import (leave_one_out_mean_baseline, leave_one_out_time_mean_baseline, mean_baseline, normalise,
                                 time_mean_baseline)
 from pgcourse.returns import reward_to_go
 from pgcourse.tabular import TabularMDP, example_problem, tabular_gradient_samples
 from pgcourse.stats import Censored, bootstrap_difference, bootstrap_interval, final_returns, steps_to_target
-from pgcourse.train import batch_seed
+from pgcourse.runs import batch_seed
 from pgcourse.lessons.nb03_reinforce.checks import (check_leave_one_out_factor, check_pseudo_loss, check_reinforce_weights,
                                        reference_leave_one_out_factor, reference_pseudo_loss, reference_reinforce_weights)
 from pgcourse.lessons.nb03_reinforce.measure import (DEFAULTS_STEPS, bandit_batches, batch_estimates, defaults_bias,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pgcourse import GaussianPolicy, TrainConfig, sample_batch, train, train_seeds
+from pgcourse import GaussianPolicy, TrainConfig, sample_batch, train
+from pgcourse.seeds import train_seeds
 from pgcourse.batch import Batch
 from pgcourse.lessons.nb04_continuous_actions.checks import (SIGMA_CASES, check_gaussian_log_density,
                                                 check_gaussian_score_mu, check_sigma_direction,

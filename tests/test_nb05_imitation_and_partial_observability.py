@@ -7,8 +7,8 @@ import torch
 
 import pgcourse.lessons.nb05_imitation_and_partial_observability.partial_observability as po
 from helpers import assert_same_history, not_implemented, rerun_with
-from pgcourse import (TabularMDP, TabularSoftmaxPolicy, TrainConfig, compare_to_exact, gradient_samples,
-                      make_vector_env, pg_pseudo_loss, sample_batch, train, train_seeds, trajectory_scores)
+from pgcourse import (TabularMDP, TabularSoftmaxPolicy, TrainConfig, compare_to_exact, gradient_samples, make_vector_env, pg_pseudo_loss, sample_batch, train, trajectory_scores)
+from pgcourse.seeds import train_seeds
 from pgcourse.batch import reset_blocks
 from pgcourse.lessons.nb05_imitation_and_partial_observability.checks import (check_bc_loss, check_hide_velocities,
                                                                  check_stack_prediction, check_stack_two_frames)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from helpers import not_implemented, rerun_with
-from pgcourse import (TabularMDP, TrainConfig, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline,
-                      train_seeds)
+from pgcourse import (TabularMDP, TrainConfig, make_lab, optimal_baseline, optimal_scalar_baseline, time_mean_baseline)
+from pgcourse.seeds import train_seeds
 from pgcourse.lessons.nb07_baselines.measure import (bandit_counterexample, baseline_moments, baseline_variance,
                                         trajectory_table, sign_agreement)
 from pgcourse.baselines import subtract_baseline

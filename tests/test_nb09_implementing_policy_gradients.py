@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import assert_same_history, not_implemented, rerun_with
-from pgcourse import TrainConfig, sample_batch, train, train_seeds
+from pgcourse import TrainConfig, sample_batch, train
+from pgcourse.seeds import train_seeds
 from pgcourse.lessons.nb09_implementing_policy_gradients.checks import (check_pseudo_loss, check_notes_pg_loss,
                                                            pseudo_loss_reference, notes_pg_loss_reference)
 from pgcourse.estimators import gradient_samples, pg_pseudo_loss
@@ -21,7 +22,7 @@ from pgcourse.lessons.nb09_implementing_policy_gradients.measure import (PANEL_S
                                                     loss_return_correlations, one_step_change, policies_after,
                                                     policy_after, seeds_panel_config, train_seeds_panel)
 from pgcourse.stats import bootstrap_difference, bootstrap_interval, median_iqr
-from pgcourse.train import History
+from pgcourse.history import History
 from pgcourse.lessons.nb09_implementing_policy_gradients.panel import implementing_panel, train_curves
 
 

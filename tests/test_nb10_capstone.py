@@ -22,7 +22,8 @@ from pgcourse.lessons.nb10_capstone.measure import (ABLATION, ABLATION_ENV_STEPS
                                format_step_sizes, load_peers, machine_line, peer_rows, peer_table_markdown,
                                step_sizes)
 from pgcourse.lessons.nb10_capstone.checks import CONFIG_ENV_STEPS, check_config_solves, check_normalised_advantages
-from pgcourse.train import History, train_seeds
+from pgcourse.history import History
+from pgcourse.seeds import train_seeds
 from pgcourse.lessons.nb10_capstone.panel import (PANEL_ENV_STEPS, PANEL_SEEDS, capstone_panel, describe_runs,
                                        label_configuration, panel_config, train_configuration)
 

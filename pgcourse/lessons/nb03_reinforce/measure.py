@@ -10,9 +10,9 @@ lists every batch of N pulls of a bandit to give E[ĝ] exactly (the batch mean: 
 out: ∇J), and ``defaults_bias`` measures, on the tabular lab, E[ĝ] of the trainer's default weights
 (γ, the per-step mean baseline, normalisation) against the exact ∇J over many batches.
 
-For training runs (``pgcourse.train_seeds``): ``gradient_steps`` counts the steps each run took and
+For training runs (``pgcourse.seeds.train_seeds``): ``gradient_steps`` counts the steps each run took and
 ``format_steps`` prints steps-to-target over seeds, a run that never reached the target censored at
-the budget; ``fresh_returns`` evaluates trained policies on new episodes.
+the budget; ``fresh_returns`` (pgcourse.evaluate) judges trained policies on new episodes.
 Taught in notebooks/03_reinforce.ipynb.
 """
 
@@ -29,6 +29,7 @@ from torch import Tensor
 from pgcourse._validate import check_choice, check_gamma, check_lr, check_positive_int, check_seed
 from pgcourse.baselines import SPREAD_TOL, leave_one_out_time_mean_baseline, time_mean_baseline
 from pgcourse.batch import Batch, sample_batch
+from pgcourse.evaluate import fresh_returns  # noqa: F401  (re-exported: notebook 03 judges policies with it)
 from pgcourse.returns import reward_to_go
 from pgcourse.stats import Censored, format_k
 from pgcourse.tabular import TabularMDP, tabular_gradient_samples
@@ -328,18 +329,3 @@ def format_steps(steps: Censored) -> str:
         return f"median {show(med)} ({steps.n - steps.k} of {steps.n} runs unsolved at the budget)"
     lo, hi = steps.interval()
     return f"median {show(med)} (IQR {show(q25)} – {show(q75)}) [95 % {show(lo)}, {show(hi)}]"
-
-
-def fresh_returns(policies, seeds, env_id: str = "CartPole-v1", episodes: int = 100,
-                  offset: int = 1_000_000) -> np.ndarray:
-    """(K, episodes): the returns of ``episodes`` new episodes of each trained policy (sampled actions).
-
-    Policy k plays one batch with seed offset + seeds[k] (its training batches were drawn with
-    batch_seed(seed, it) instead). Taught in notebooks/03_reinforce.ipynb.
-    """
-    episodes = check_positive_int("episodes", episodes)
-    seeds = [check_seed(s) for s in seeds]
-    if len(seeds) != len(policies):
-        raise ValueError(f"need one seed per policy: {len(policies)} policies, {len(seeds)} seeds")
-    return np.stack([sample_batch(env_id, policy, n_traj=episodes, seed=offset + s).returns().double().numpy()
-                     for policy, s in zip(policies, seeds)])

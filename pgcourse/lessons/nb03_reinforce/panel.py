@@ -7,7 +7,9 @@ import numpy as np
 
 from pgcourse.plots import plot_seed_band
 from pgcourse.stats import final_returns
-from pgcourse.train import History, TrainConfig, train_seeds
+from pgcourse.history import History
+from pgcourse.config import TrainConfig
+from pgcourse.seeds import train_seeds
 from pgcourse.ui.panel import Panel, int_slider, lr_slider, n_slider
 
 __all__ = ["TARGET_RETURN", "DEFAULTS", "N_SEEDS", "BUDGET", "MAX_ITERATIONS", "panel_seeds", "panel_config",

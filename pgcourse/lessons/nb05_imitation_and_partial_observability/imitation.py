@@ -19,8 +19,11 @@ from torch import Tensor, nn
 from pgcourse.batch import Batch, make_vector_env, rollout
 from pgcourse.estimators import pg_pseudo_loss
 from pgcourse.policies import make_policy
-from pgcourse.stack import PolicyStack, StackedOptimizer, UniformStream
-from pgcourse.train import TrainConfig, single_thread, train, train_seeds
+from pgcourse.seeds.stack import PolicyStack, StackedOptimizer, UniformStream
+from pgcourse.config import TrainConfig
+from pgcourse.runs import single_thread
+from pgcourse.reinforce import train
+from pgcourse.seeds import train_seeds
 
 __all__ = ["bc_loss", "Curve", "curve_array", "fresh_policy", "sample_seeds", "behaviour_cloning",
            "behaviour_cloning_seeds", "policy_gradient_curve", "policy_gradient_curves", "expert_batches",
@@ -128,7 +131,7 @@ def behaviour_cloning_seeds(expert_data, seeds, env_id: str = "CartPole-v1", ste
     """Behaviour cloning for K seeds at once: fresh policy k (initialised from seeds[k]) fits expert_data[k].
 
     expert_data: K Batches (one per seed; they may have different lengths T). The K policies are
-    stacked (pgcourse/stack.py) and each takes ``steps`` full-batch steps of its own optimizer on
+    stacked (pgcourse/seeds/stack.py) and each takes ``steps`` full-batch steps of its own optimizer on
     L_BC = −(1/N) Σ_i Σ_t log π_θ(a_{i,t}|s_{i,t}) of its own data. The policy after each step is
     evaluated on ``n_eval`` fresh trajectories, seeded from seeds[k] and the step; all (step, seed)
     evaluations run at the end in one vector env (faster; the numbers are those of evaluating
@@ -189,7 +192,7 @@ def policy_gradient_curve(env_id: str = "CartPole-v1", n_traj: int = 8, steps: i
 
 def policy_gradient_curves(seeds, env_id: str = "CartPole-v1", n_traj: int = 8, steps: int = 20,
                            lr: float = 0.04, **config) -> list[Curve]:
-    """``policy_gradient_curve`` for every seed, trained at once by ``pgcourse.train_seeds``.
+    """``policy_gradient_curve`` for every seed, trained at once by ``pgcourse.seeds.train_seeds``.
 
     A seed whose loss became NaN (a very large lr) stops early: its Curve is shorter.
     """

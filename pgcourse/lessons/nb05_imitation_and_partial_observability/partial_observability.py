@@ -83,14 +83,15 @@ def observed_gradient_samples(mdp: TabularMDP, obs_of_state: Tensor, logits: Ten
 # --- learning curves and the cost of a synchronous vector env -------------------------------------
 
 def learning_curves(env_ids, seeds=range(10), iterations: int = 30, **config) -> dict:
-    """{env_id: [History per seed]}: ``pgcourse.train_seeds`` with the same TrainConfig on each environment.
+    """{env_id: [History per seed]}: ``pgcourse.seeds.train_seeds`` with the same TrainConfig on each environment.
 
     All seeds of one environment train at once (one vector env of len(seeds)·N copies). Stops a
     seed early when it reaches a mean return of 475 (CartPole's "solved"), so a seed's history may
     be shorter than ``iterations``. config: more TrainConfig fields.
     Taught in notebooks/05_imitation_and_partial_observability.ipynb.
     """
-    from pgcourse.train import TrainConfig, train_seeds
+    from pgcourse.config import TrainConfig
+    from pgcourse.seeds import train_seeds
 
     config = {"target_return": 475.0, **config}
     return {env_id: train_seeds(TrainConfig(env_id=env_id, iterations=iterations, **config), seeds=seeds,

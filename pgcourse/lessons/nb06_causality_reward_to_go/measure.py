@@ -19,7 +19,9 @@ from pgcourse.estimators import compare_to_exact, gradient_samples
 from pgcourse.returns import reward_to_go, total_return
 from pgcourse.tabular import (TabularMDP, enumerate_trajectories, tabular_gradient_samples,
                               trajectory_log_prob)
-from pgcourse.train import TrainConfig, single_thread, train_seeds
+from pgcourse.config import TrainConfig
+from pgcourse.runs import single_thread
+from pgcourse.seeds import train_seeds
 
 __all__ = ["past_rewards", "causality_samples", "step_scores", "projection_z", "cartpole_causality",
            "exact_causality_variances", "variance_by_horizon", "negative_cross_example"]

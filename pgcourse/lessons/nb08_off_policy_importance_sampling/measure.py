@@ -12,7 +12,7 @@
   (by enumerating every trajectory of a small MDP), e.g. the notes' causal form on a one-step problem.
 * ``reuse_weights``, ``train_reuse`` and ``train_reuse_seeds``: REINFORCE that takes K gradient steps on each
   batch, re-weighting the batch with per-decision importance weights against the policy that sampled it
-  (``train_reuse_seeds``: many seeds at once, via ``pgcourse.train_seeds``; ``train_reuse`` is its one-seed case).
+  (``train_reuse_seeds``: many seeds at once, via ``pgcourse.seeds.train_seeds``; ``train_reuse`` is its one-seed case).
 
 Taught in notebooks/08_off_policy_importance_sampling.ipynb.
 """
@@ -32,7 +32,9 @@ from pgcourse.importance import effective_sample_size, log_ratios, trajectory_ra
 from pgcourse.returns import reward_to_go
 from pgcourse.tabular import (TabularMDP, action_values, enumerate_trajectories, tabular_gradient_samples,
                               trajectory_log_prob)
-from pgcourse.train import History, TrainConfig, merge_config, train_seeds
+from pgcourse.history import History
+from pgcourse.config import TrainConfig, merge_config
+from pgcourse.seeds import train_seeds
 from pgcourse.weights import reuse_weights  # noqa: F401  (notebook 08 teaches it; it lives in the core)
 
 __all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
@@ -247,7 +249,7 @@ def train_reuse_seeds(config: TrainConfig | None = None, seeds=range(10), k_step
     For each batch sampled by π_θ (log π_θ(a|s) kept, detached, as logp_old): K times, recompute
     logp_new = log π_θ'(a|s) with gradients, weights w = ``reuse_weights`` (c = 1 on the first step),
     and take one optimizer step on the pseudo-loss −(1/N) Σ_i Σ_t logp_new · w. This is
-    ``pgcourse.train_seeds`` with ``steps_per_batch=K`` (so K = 1 is exactly ``train_seeds``), recording
+    ``pgcourse.seeds.train_seeds`` with ``steps_per_batch=K`` (so K = 1 is exactly ``train_seeds``), recording
     per seed and per step how far the policy has moved from the batch's.
     weighting: "per_decision" (unbiased) or "first_order" (w = ρ_t (Q̂_t − b_t), biased, no products of ratios).
     max_env_steps: also stop a seed after the batch that reaches this many environment steps (None: the
@@ -282,7 +284,7 @@ def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: b
                 weighting: str = "per_decision", max_env_steps: int | None = None, **overrides):
     """``train_reuse_seeds`` with the one seed ``config.seed``; returns (policy, ReuseHistory).
 
-    K = 1 is exactly ``pgcourse.train`` (the same code path: both are ``train_seeds`` with one seed).
+    K = 1 is exactly ``pgcourse.train`` (tests/test_train_seeds.py holds the engine equal to it).
     Raises ValueError for a bad config and when the loss becomes NaN or infinite (lower the learning rate).
     Taught in notebooks/08_off_policy_importance_sampling.ipynb.
     """

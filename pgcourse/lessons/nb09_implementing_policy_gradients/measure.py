@@ -22,7 +22,9 @@ from pgcourse._validate import check_positive_int, check_seed
 from pgcourse.batch import make_vector_env, sample_batch
 from pgcourse.estimators import gradient_samples
 from pgcourse.stats import Censored, format_median_iqr, median_iqr, steps_to_target
-from pgcourse.train import TrainConfig, make_optimizer, train_seeds
+from pgcourse.config import TrainConfig
+from pgcourse.runs import make_optimizer
+from pgcourse.seeds import train_seeds
 
 __all__ = ["PANEL_TARGET", "PANEL_SEEDS", "SEEDS_PANEL_ITERATIONS",
            "SEEDS_PANEL_ENV_STEPS", "SeedRuns",

@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter
 
 from pgcourse.plots import plot_seed_band
 from pgcourse.stats import median_iqr
-from pgcourse.train import TrainConfig
+from pgcourse.config import TrainConfig
 from pgcourse.ui.panel import Panel, choice, lr_slider, n_slider
 from .measure import (PANEL_SEEDS, PANEL_TARGET, SEEDS_PANEL_ENV_STEPS, SEEDS_PANEL_ITERATIONS, SeedRuns,
                       seeds_panel_config, train_seeds_panel)

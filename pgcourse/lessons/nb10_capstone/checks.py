@@ -13,7 +13,8 @@ import torch
 from pgcourse import stats
 from pgcourse._validate import check_positive_int
 from pgcourse.baselines import normalise
-from pgcourse.train import TrainConfig, train_seeds
+from pgcourse.config import TrainConfig
+from pgcourse.seeds import train_seeds
 from pgcourse.ui.checks import CheckResult, check_function, report
 
 from .measure import discounted_expected_gradient, patience_mdp

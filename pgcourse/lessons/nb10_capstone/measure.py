@@ -26,7 +26,8 @@ from pgcourse import stats
 from pgcourse._validate import check_positive_int
 from pgcourse.returns import reward_to_go
 from pgcourse.tabular import TabularMDP, enumerate_trajectories, tabular_gradient_samples, trajectory_log_prob
-from pgcourse.train import TrainConfig, train_seeds
+from pgcourse.config import TrainConfig
+from pgcourse.seeds import train_seeds
 
 __all__ = ["ABLATION", "ABLATION_SEEDS", "ABLATION_ITERATIONS", "ABLATION_ENV_STEPS", "TARGET", "StepSizes",
            "StepRecorder", "step_sizes", "format_step_sizes", "AblationRow", "ablation", "format_ablation",

@@ -17,7 +17,9 @@ import numpy as np
 
 from pgcourse import stats
 from pgcourse.plots import plot_seed_band
-from pgcourse.train import History, TrainConfig, train_seeds
+from pgcourse.history import History
+from pgcourse.config import TrainConfig
+from pgcourse.seeds import train_seeds
 from pgcourse.ui.panel import Panel, choice, lr_slider, n_slider, toggle
 
 __all__ = ["PANEL_SEEDS", "PANEL_TARGET", "PANEL_ITERATIONS", "PANEL_ENV_STEPS", "SeedRuns", "panel_config",

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .policies import CategoricalPolicy, GaussianPolicy
+from ..policies import CategoricalPolicy, GaussianPolicy
 
 __all__ = ["ParamStack", "PolicyStack", "StackedUniform", "UniformStream", "ValueStack", "StackedOptimizer"]
 
@@ -81,6 +81,13 @@ class ParamStack:
                 h = torch.baddbmm(layer[1][:, None, :], h, layer[0].transpose(1, 2))
         return h.reshape(k, *middle, h.shape[-1])
 
+    def copy(self, k: int) -> "ParamStack":
+        """Copy k alone, as a stack of one whose parameters are views of row k (gradients flow back into
+        the stack): with one copy, ``mlp`` computes exactly what the single module computes."""
+        view = copy.copy(self)
+        view.params = {name: p[k:k + 1] for name, p in self.params.items()}
+        return view
+
     def detached(self, index: Tensor) -> "ParamStack":
         """The copies ``index`` (a LongTensor), detached: a view for sampling without gradients."""
         view = copy.copy(self)
@@ -134,10 +141,13 @@ class PolicyStack(ParamStack):
         return self._entropy(self._net(obs))
 
     def _entropy(self, out: Tensor) -> Tensor:
+        # the arithmetic of torch.distributions' Categorical and Normal entropies, which the policies use
         if self.discrete:
-            logp = torch.log_softmax(out, -1)
-            return -(logp.exp() * logp).sum(-1)
-        return (self._log_std(out) + 0.5 * math.log(2 * math.pi * math.e)).sum(-1).expand(out.shape[:-1])
+            logits = out - out.logsumexp(-1, keepdim=True)
+            probs = torch.softmax(logits, -1)
+            return -(logits.clamp(min=torch.finfo(logits.dtype).min) * probs).sum(-1)
+        log_sigma = torch.log(self._log_std(out).exp()).expand(out.shape)
+        return (0.5 + 0.5 * math.log(2 * math.pi) + log_sigma).sum(-1)
 
     def log_prob_and_entropy(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
         """(log_prob(obs, act), entropy(obs)) from one pass through the network; the entropy is detached.
