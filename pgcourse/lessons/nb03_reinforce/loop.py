@@ -1,0 +1,158 @@
+"""Notebook 03: the REINFORCE loop the reader writes, and what the notebook does with it.
+
+The reader's loop has the signature of ``reference_reinforce``: ``reinforce(policy, optimizer, env,
+config, weights_fn, watch=None)``. Sampling is given (``sample_batch`` with ``batch_seed``); the reader
+writes the stop rule, the weights, the pseudo-loss and the gradient step. ``train_your_loop`` trains
+CartPole with it over several seeds, exactly as ``pgcourse.train`` sets a run up (same initial
+weights, optimizer and weights), so a correct loop gives pgcourse.train's runs batch for batch.
+Taught in notebooks/03_reinforce.ipynb.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from pgcourse.batch import make_vector_env, sample_batch
+from pgcourse.config import TrainConfig
+from pgcourse.history import History
+from pgcourse.policies import make_policy
+from pgcourse.reinforce import train
+from pgcourse.runs import batch_seed, make_optimizer, single_thread
+from pgcourse.weights import policy_weights
+
+__all__ = ["reference_reinforce", "initial_policy", "YourRuns", "NO_SIGNAL", "train_your_loop"]
+
+
+def reference_reinforce(policy, optimizer, env, config, weights_fn, watch=None):
+    """The notes' REINFORCE box: per iteration, sample N trajectories, stop if solved, weigh, step.
+
+    weights_fn(batch) -> (N, T) weights w_{i,t} (padded steps may hold anything, and the weights may
+    carry gradients: detach them). watch(it, batch) is called after each batch is sampled.
+    Stops before stepping on the batch with which the last max(16, N) finished episodes' mean return
+    reaches config.target_return (never when it is None). Returns the policy.
+    """
+    recent = collections.deque(maxlen=max(16, config.n_traj))      # the last finished episodes' returns
+    for it in range(config.iterations):
+        batch = sample_batch(env, policy, seed=batch_seed(config.seed, it))   # 1. sample {τ_i} from π_θ
+        recent.extend(batch.returns().tolist())
+        if watch is not None:
+            watch(it, batch)
+        # the stop rule, before any step on this batch: the policy kept is the one that earned the target
+        if config.target_return is not None and len(recent) >= 16 and np.mean(recent) >= config.target_return:
+            break
+        weights = weights_fn(batch)                                       # 2. w_{i,t}
+        logp = policy.log_prob(batch.obs, batch.act)                      #    log π_θ(a_{i,t}|s_{i,t})
+        terms = torch.where(batch.mask, logp * weights.detach(), torch.zeros(()))
+        loss = -terms.sum() / batch.n_traj                                #    L = −(1/N) Σ_i Σ_t log π · w
+        optimizer.zero_grad()                                             # 3. θ ← θ + α ĝ
+        loss.backward()
+        optimizer.step()
+    return policy
+
+
+def initial_policy(config: TrainConfig, env) -> nn.Module:
+    """The policy pgcourse.train starts from for config.seed (same architecture, same initial weights)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return make_policy(env.single_observation_space, env.single_action_space, config.policy, config.hidden,
+                           log_std_init=config.log_std_init)
+
+
+@dataclass
+class YourRuns:
+    """What ``train_your_loop`` returns: one trained policy and one History per seed (mean return and
+    environment steps of every sampled batch; the loop reports no loss or gradient norm, so those are
+    NaN), whose loop trained them ("yours", or "pgcourse.train" when the reader's loop was not written
+    yet), and per seed the first batch at which the run leaves pgcourse.train's (None: it never does)
+    with the reason."""
+
+    seeds: list[int]
+    policies: list[nn.Module]
+    histories: list[History]
+    trained_by: str
+    departures: list[tuple[int, str] | None]
+
+    def summary(self) -> str:
+        solved = sum(h.solved for h in self.histories)
+        same = sum(d is None for d in self.departures)
+        lines = [f"{self.trained_by}: {solved}/{len(self.seeds)} seeds reached the target; "
+                 f"{same}/{len(self.seeds)} runs are pgcourse.train's run, batch for batch"]
+        lines += [f"  seed {s} leaves pgcourse.train's run at batch {d[0]}: {d[1]}"
+                  for s, d in zip(self.seeds, self.departures) if d is not None]
+        return "\n".join(lines)
+
+
+NO_SIGNAL = ("the batch before it had all-zero weights (every episode lasted equally long, so Q̂ − b_t = 0): "
+             "pgcourse.train takes no step on such a batch, while Adam, given a zero gradient, still moves θ "
+             "along its momentum")
+
+
+def _departure(yours: History, train_history: History) -> tuple[int, str] | None:
+    """The first batch at which the reader's run differs from pgcourse.train's, and why (None: never)."""
+    for it, (a, b) in enumerate(zip(yours.mean_return, train_history.mean_return)):
+        if a != b:
+            no_signal = it > 0 and train_history.grad_norm[it - 1] == 0.0
+            return it, NO_SIGNAL if no_signal else "your arithmetic rounds differently (e.g. a .mean() for the 1/N sum)"
+    if len(yours) != len(train_history):
+        return min(len(yours), len(train_history)), "the runs stopped at different batches"
+    return None
+
+
+def _run(reinforce: Callable, config: TrainConfig) -> tuple[nn.Module, History]:
+    """One seed through the reader's loop, set up as pgcourse.train sets it up; the History from watch."""
+    env = make_vector_env(config.env_id, config.n_traj)
+    try:
+        policy = initial_policy(config, env)
+        optimizer = make_optimizer(policy.parameters(), config.optimizer, config.lr)
+        history, recent, steps = History(), collections.deque(maxlen=max(16, config.n_traj)), [0]
+
+        def watch(it, batch):
+            rets = batch.returns()
+            recent.extend(rets.tolist())
+            steps[0] += batch.n_steps
+            history.append(iteration=it, mean_return=float(rets.mean()),
+                           stderr_return=float(rets.std() / math.sqrt(len(rets))), recent_return=float(np.mean(recent)),
+                           env_steps=steps[0], wall_s=math.nan, loss=math.nan, grad_norm=math.nan, entropy=math.nan)
+
+        with single_thread():
+            policy = reinforce(policy, optimizer, env, config, lambda batch: policy_weights(batch, config), watch)
+        target = config.target_return
+        history.solved = bool(target is not None and len(recent) >= 16 and np.mean(recent) >= target)
+        return policy.eval(), history
+    finally:
+        env.close()
+
+
+def train_your_loop(reinforce: Callable, seeds, config: TrainConfig | None = None) -> YourRuns:
+    """Train one policy per seed with the reader's ``reinforce`` (weights: policy_weights(batch, config)).
+
+    config: the defaults with target_return 475 unless given. If the loop is not written yet
+    (NotImplementedError), the same runs come from ``pgcourse.train`` instead, and a line says so.
+    """
+    config = TrainConfig(target_return=475, iterations=200) if config is None else config
+    seeds = list(seeds)
+    policies, histories, by = [], [], "yours"
+    for seed in seeds:
+        seeded = replace(config, seed=seed)
+        try:
+            policy, history = _run(reinforce, seeded)
+        except NotImplementedError:
+            by = "pgcourse.train"
+            break
+        policies.append(policy)
+        histories.append(history)
+    if by != "yours":
+        print("Your reinforce is not written yet (NotImplementedError): these runs come from pgcourse.train, "
+              "the same loop; write the exercise above and run this cell again to train with yours.")
+        policies, histories = zip(*(train(replace(config, seed=s), progress=False) for s in seeds))
+        policies, histories = list(policies), list(histories)
+    departures = [_departure(h, train(replace(config, seed=s), progress=False)[1]) if by == "yours" else None
+                  for s, h in zip(seeds, histories)]
+    return YourRuns(seeds, policies, histories, by, departures)
