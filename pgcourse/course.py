@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ._validate import first_line
 
-__all__ = ["STUB", "notebooks", "strip_solutions", "student_notebook", "make_student", "build_site"]
+__all__ = ["STUB", "notebooks", "strip_solutions", "exercise_lines", "student_notebook", "make_student", "build_site"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -61,6 +61,27 @@ def strip_solutions(source: str, where: str = "a cell") -> str:
     if open_at is not None:
         raise ValueError(f"{where}: the solution opened on line {open_at} is never closed ({END!r})")
     return "\n".join(out)
+
+
+def exercise_lines(nb) -> dict[str, int]:
+    """What the reader writes in notebook ``nb`` (nbformat): for each solution cell, the function or class it
+    defines (the cell's first definition) and the number of code lines inside its solution regions (blank
+    lines and comment-only lines not counted). The student edition replaces exactly these lines by stubs."""
+    found: dict[str, int] = {}
+    for number, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or BEGIN not in cell.source:
+            continue
+        strip_solutions(cell.source, f"cell {number}")  # the same marker rules as the student edition
+        inside, count = False, 0
+        for line in cell.source.split("\n"):
+            stripped = line.strip()
+            if stripped.startswith(BEGIN) or stripped.startswith(END):
+                inside = stripped.startswith(BEGIN)
+            elif inside and stripped and not stripped.startswith("#"):
+                count += 1
+        names = re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", cell.source, re.M)
+        found[names[0] if names else f"cell {number}"] = count
+    return found
 
 
 def _is_exercise_section(cell) -> bool:

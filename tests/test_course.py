@@ -7,7 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pgcourse.course import BEGIN, END, build_site, make_student, notebooks, strip_solutions, student_notebook
+from pgcourse.course import (BEGIN, END, build_site, exercise_lines, make_student, notebooks, strip_solutions,
+                             student_notebook)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -62,6 +63,25 @@ def test_every_notebook_has_exercises_with_solutions():
     for path in notebooks(NOTEBOOKS):
         nb = nbformat.read(path, as_version=4)
         assert _regions(nb) >= 2, f"{path.name}: at least two exercises with solution regions"
+
+
+def test_what_the_reader_writes_is_counted_and_includes_a_whole_agent():
+    """The lines inside solution regions, per notebook (printed: run with -s to read them). The reader writes
+    the REINFORCE loop itself (notebook 03: stop rule, weights, pseudo-loss, zero_grad/backward/step) besides
+    the returns, weights, baselines and losses of the other notebooks."""
+    counts = {path.stem: exercise_lines(nbformat.read(path, as_version=4)) for path in notebooks(NOTEBOOKS)}
+    for name, exercises in counts.items():
+        print(f"{name:45} {sum(exercises.values()):3d} lines  " + ", ".join(f"{k} {v}" for k, v in exercises.items()))
+    total = sum(sum(e.values()) for e in counts.values())
+    print(f"{'course':45} {total:3d} lines")
+    loop = nbformat.read(NOTEBOOKS / "03_reinforce.ipynb", as_version=4)
+    (cell,) = [c for c in loop.cells if c.cell_type == "code" and c.source.startswith("def reinforce(")]
+    region = cell.source[cell.source.index(BEGIN):cell.source.index(END)]
+    for step in ("weights_fn(batch)", "policy.log_prob", "zero_grad()", "backward()", "optimizer.step()", "break"):
+        assert step in region, f"notebook 03's loop exercise leaves {step!r} to the reader"
+    assert counts["03_reinforce"]["reinforce"] >= 8
+    assert all(counts[name] for name in counts), "every notebook has exercises"
+    assert total >= 95
 
 
 def test_make_student_writes_every_notebook_without_solutions(tmp_path):
