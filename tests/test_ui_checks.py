@@ -69,3 +69,35 @@ def test_number_prediction_accepts_only_finite_numbers_within_tolerance():
 
     assert "return your prediction" in check_number_prediction("p", stub, 0.5, 0.01, matches="m", hint="h",
                                                                verbose=False).message
+
+
+def _rtg_reference(rew, gamma=1.0):
+    out = torch.zeros_like(rew)
+    running = torch.zeros_like(rew[:, 0])
+    for t in reversed(range(rew.shape[1])):
+        running = rew[:, t] + gamma * running
+        out[:, t] = running
+    return out
+
+
+RTG_CASES = [((torch.tensor([[1.0, 1.0, 1.0]]),), {}), ((torch.tensor([[1.0, 2.0], [3.0, 4.0]]),), {"gamma": 0.5})]
+
+
+def test_a_correct_answer_that_writes_into_its_input_passes():
+    """issue 23: rew[:, t] += γ rew[:, t+1], in place, is a right reward-to-go; the reference must not see the
+    input it changed."""
+    def in_place(rew, gamma=1.0):
+        for t in reversed(range(rew.shape[1] - 1)):
+            rew[:, t] += gamma * rew[:, t + 1]
+        return rew
+
+    assert check_function("reward_to_go_loop", in_place, _rtg_reference, RTG_CASES, verbose=False).passed
+
+
+def test_an_answer_that_corrupts_its_input_fails():
+    """A wrong answer that zeroes its input must not make the reference return zeros too."""
+    def zeroes(rew, gamma=1.0):
+        rew.zero_()
+        return rew
+
+    assert not check_function("reward_to_go_loop", zeroes, _rtg_reference, RTG_CASES, verbose=False).passed

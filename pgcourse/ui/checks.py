@@ -64,22 +64,41 @@ def _describe(args, kwargs) -> str:
     return ", ".join(parts)
 
 
+def _copied(value):
+    """A fresh copy of a case's argument (tensors, arrays, and containers of them), so that neither the
+    reader's function nor the reference can change what the other one is given."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().requires_grad_(value.requires_grad)
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    return value
+
+
 def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
                    atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True) -> CheckResult:
-    """Compare fn(*args, **kwargs) with reference(*args, **kwargs) on every case; report the first failure."""
+    """Compare fn(*args, **kwargs) with reference(*args, **kwargs) on every case; report the first failure.
+
+    Each call gets its own copy of the case's inputs: a function that writes into its input (a correct
+    in-place reward-to-go, say) is judged on what it returns, and one that corrupts its input cannot
+    change what the reference is given.
+    """
     cases = list(cases)
     result = None
     for k, (args, kwargs) in enumerate(cases, start=1):
         call = f"{name}({_describe(args, kwargs)})"
         try:
-            got = fn(*args, **kwargs)
+            got = fn(*_copied(args), **_copied(kwargs))
         except NotImplementedError:
             result = CheckResult(name, False, f"not implemented yet (case {k}: {call} raised NotImplementedError)")
             break
         except Exception as err:  # the reader's code may fail in any way; report it, don't crash
             result = CheckResult(name, False, f"case {k}: {call} raised {type(err).__name__}: {err}")
             break
-        expected = reference(*args, **kwargs)
+        expected = reference(*_copied(args), **_copied(kwargs))
         try:
             mismatch = first_mismatch(got, expected, atol, rtol)
         except (TypeError, ValueError) as err:
