@@ -29,15 +29,15 @@ def time_mean_baseline(rtg: Tensor, mask: Tensor | None = None) -> Tensor:
     """b_t = mean over the trajectories still running at t of Q̂_{i,t}.
 
     rtg, mask: (N, T); returns (T,) (0 where no trajectory is running).
-    The mean baseline for reward-to-go weights: one constant per time step. The sum is taken in
-    float64, so that the mean of n equal float32 values is that value exactly and Q̂_{i,t} − b_t is
-    exactly 0 when every trajectory has the same Q̂_{i,t} (a float32 sum would leave rounding noise
-    that ``normalise`` would blow up to standard deviation 1).
+    The mean baseline for reward-to-go weights: one constant per time step. In float32 the mean of
+    n equal values need not be that value: Q̂_{i,t} − b_t can hold rounding noise (about 1e-5 for Q̂
+    near 500) where every trajectory has the same Q̂_{i,t}. The trainer treats such weights as 0
+    (``negligible``); normalising them yourself, pass ``normalise(adv, mask, scale=rtg)``.
     """
     mask = check_mask(rtg, mask)
     count = mask.sum(0)
-    total = torch.where(mask, rtg, torch.zeros((), dtype=rtg.dtype)).to(torch.float64).sum(0)
-    return (total / count.clamp(min=1)).to(rtg.dtype)
+    total = torch.where(mask, rtg, torch.zeros((), dtype=rtg.dtype)).sum(0)
+    return total / count.clamp(min=1)
 
 
 def leave_one_out_mean_baseline(rets: Tensor) -> Tensor:

@@ -66,6 +66,7 @@ def train(config: TrainConfig | None = None, progress: bool | None = None, callb
 
 
 def _loop(config, envs, weighting, interrupt, progress, callback, on_step):
+    """Set up θ (and V_φ), then per iteration: sample → weights → pseudo-loss → step → value fit → record → stop."""
     check_memory(config, 1, envs)
     with torch.random.fork_rng(devices=[]):                  # the initial θ (and φ) come from the seed alone
         torch.manual_seed(config.seed)

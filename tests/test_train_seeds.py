@@ -10,7 +10,7 @@ import torch
 
 from helpers import assert_same_history
 from pgcourse import Batch, TrainConfig, normalise, train
-from pgcourse.baselines import negligible
+from pgcourse.baselines import negligible, time_mean_baseline
 from pgcourse.policies import make_policy
 from pgcourse.runs import batch_seed, single_thread
 from pgcourse.seeds import train_seeds
@@ -57,6 +57,21 @@ def test_normalise_returns_zeros_for_constant_weights_and_scales_real_spread():
     real = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     out = normalise(real)
     assert out.mean().abs() < 1e-6 and out.std() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_readers_own_baselined_advantages_are_protected_with_scale():
+    """issue 22: normalise(q − time_mean_baseline(q)) on 8 identical 500-step episodes blows float32 noise up to
+    entries of size 1.8; with scale=q (what the advantages were computed from) the noise counts as zero, and a
+    real spread is still normalised."""
+    q = Batch(obs=torch.zeros(8, 500, 4), act=torch.zeros(8, 500, dtype=torch.long), rew=torch.ones(8, 500),
+              mask=torch.ones(8, 500, dtype=torch.bool), terminated=torch.zeros(8, dtype=torch.bool),
+              truncated=torch.ones(8, dtype=torch.bool)).reward_to_go(0.995)
+    adv = q - time_mean_baseline(q)
+    assert normalise(adv).abs().max() > 1, "the example must show the noise being blown up"
+    assert torch.equal(normalise(adv, scale=q), torch.zeros(8, 500))
+    spread = q + torch.arange(8.0)[:, None]
+    out = normalise(spread - time_mean_baseline(spread), scale=spread)
+    assert out.std() == pytest.approx(1.0, abs=1e-4)
 
 
 def test_baseline_residuals_of_equal_trajectories_are_exactly_zero():

@@ -81,8 +81,10 @@ class YourRuns:
 
     def summary(self) -> str:
         solved = sum(h.solved for h in self.histories)
+        if self.trained_by != "yours":
+            return f"{self.trained_by} (your loop is not written yet): {solved}/{len(self.seeds)} seeds reached the target"
         same = sum(d is None for d in self.departures)
-        lines = [f"{self.trained_by}: {solved}/{len(self.seeds)} seeds reached the target; "
+        lines = [f"your loop: {solved}/{len(self.seeds)} seeds reached the target; "
                  f"{same}/{len(self.seeds)} runs are pgcourse.train's run, batch for batch"]
         lines += [f"  seed {s} leaves pgcourse.train's run at batch {d[0]}: {d[1]}"
                   for s, d in zip(self.seeds, self.departures) if d is not None]
@@ -94,12 +96,16 @@ NO_SIGNAL = ("the batch before it had all-zero weights (every episode lasted equ
              "along its momentum")
 
 
+OTHER_NUMBERS = ("your loop computes other numbers from here on: check_reinforce_loop says whether it is right "
+                 "(a right loop can still round differently, e.g. with .mean() for the 1/N sum)")
+
+
 def _departure(yours: History, train_history: History) -> tuple[int, str] | None:
     """The first batch at which the reader's run differs from pgcourse.train's, and why (None: never)."""
     for it, (a, b) in enumerate(zip(yours.mean_return, train_history.mean_return)):
         if a != b:
             no_signal = it > 0 and train_history.grad_norm[it - 1] == 0.0
-            return it, NO_SIGNAL if no_signal else "your arithmetic rounds differently (e.g. a .mean() for the 1/N sum)"
+            return it, NO_SIGNAL if no_signal else OTHER_NUMBERS
     if len(yours) != len(train_history):
         return min(len(yours), len(train_history)), "the runs stopped at different batches"
     return None
