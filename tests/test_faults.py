@@ -93,7 +93,7 @@ def test_a_bad_out_is_refused_before_training(tmp_path, capsys, monkeypatch, mak
     # /proc refuses new folders even to root (a chmod 500 folder would not stop root)
     target = {"file": a_file, "under_file": a_file / "run", "unwritable": Path("/proc/pgcourse-run")}[make]
     trained = []
-    monkeypatch.setattr(sys.modules["pgcourse.train"], "train", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(sys.modules["pgcourse.reinforce"], "train", lambda *a, **k: trained.append(1))
     line = one_line_error(capsys, 2, "train", "--iterations", "2", "--out", str(target), match="--out")
     assert not trained, line
 
@@ -298,14 +298,15 @@ def test_a_missing_extra_is_one_line(capsys, monkeypatch):
         raise gym.error.DependencyNotInstalled("Box2D is not installed, run `pip install \"gymnasium[box2d]\"`")
 
     monkeypatch.setattr(gym, "make_vec", missing)
-    one_line_error(capsys, 2, "train", "--env", "Acrobot-v1", "--no-progress", match="cannot make environment 'Acrobot-v1': Box2D")
+    one_line_error(capsys, 2, "train", "--env", "MountainCar-v0", "--no-progress",
+                   match="cannot make environment 'MountainCar-v0': Box2D")
 
 
 def test_an_internal_fault_is_one_line_with_status_1(capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("something inside torch")
 
-    monkeypatch.setattr(sys.modules["pgcourse.train"], "train", broken)
+    monkeypatch.setattr(sys.modules["pgcourse.reinforce"], "train", broken)
     one_line_error(capsys, 1, "train", "--no-progress", match="internal error (RuntimeError: something inside torch)")
 
 
