@@ -1,5 +1,7 @@
 """Notebook 06: reward-to-go, the terms it drops, and the variance it saves."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -351,3 +353,36 @@ def test_the_lesson_modules_negative_cross_example_passes_the_checker():
 
     result = check_negative_cross_term(negative_cross_example, verbose=False)
     assert result.passed and "cross term = -0.5" in result.message
+
+
+# ---------------------------------------------------------------- the reader's reward-to-go trains (after exercise 1)
+
+@pytest.mark.claims
+@pytest.mark.slow
+def test_claim_your_reward_to_go_trains_and_a_forward_sum_does_not(capsys):
+    """Notebook 06, after exercise 1 (seeds 0–9, TrainConfig's defaults, 15k env steps): "most seeds sample exactly
+    pgcourse's episodes, and the median difference is 0"; a loop run forward from the start: "every weight is 0 and
+    the policy never moves: ... a median return of about 22, where they started". Measured on both float paths:
+    the loop sampled pgcourse's episodes on 9 of 10 seeds, difference median 0 [0, 0]; the forward sum ended at
+    a median of 22 (IQR 21–24), change from the first batch +1 [−3, +4]; the failing check names the piece."""
+    from pgcourse.ui.pieces import train_with_pieces
+
+    config = TrainConfig(target_return=475, max_env_steps=15_000)
+    run = train_with_pieces(config, range(10), rtg_fn=_rtg_loop, check=check_reward_to_go_loop)
+    assert capsys.readouterr().out == ""                           # the check passes: no line
+    diff, lo, hi = run.difference
+    assert sum(run.same_episodes) >= 6 and diff == 0 and lo <= 0 <= hi
+    assert run.verdict() == "no difference detected" and np.median(run.final_reader) > 250
+
+    def rtg_forward(rew, mask=None, gamma=1.0):                    # Σ_{t'≤t} γ^{t−t'} r_{t'}: the loop runs forward
+        out, running = torch.zeros_like(rew), torch.zeros_like(rew[:, 0])
+        for t in range(rew.shape[1]):
+            running = rew[:, t] + gamma * running
+            out[:, t] = running
+        return torch.where(mask, out, torch.zeros_like(out))
+
+    wrong = train_with_pieces(config, range(10), rtg_fn=rtg_forward, check=check_reward_to_go_loop)
+    assert capsys.readouterr().out.startswith("your rtg_forward fails its check: case 1:")
+    assert all(g == 0.0 for h in wrong.reader for g in h.grad_norm if not math.isnan(g))   # never a step
+    assert wrong.verdict() == "does not learn" and 15 < np.median(wrong.final_reader) < 30
+    assert wrong.difference[2] < -200                              # far below pgcourse's run

@@ -454,3 +454,32 @@ def test_check_scaling_prediction(capsys):
         assert not check_scaling_prediction(wrong)
     assert not check_scaling_prediction(not_implemented)
     assert "not implemented yet" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the reader's pseudo-loss trains (after exercise 1)
+
+@pytest.mark.claims
+@pytest.mark.slow
+def test_claim_your_pseudo_loss_trains_and_a_wrong_sign_learns_to_fail(capsys):
+    """Notebook 09, after exercise 1 (seeds 0–9, TrainConfig's defaults, 15k env steps): the solution "does the same
+    float32 operations as pg_pseudo_loss, so the two runs are the same run, seed for seed" (exact, any CPU); with
+    the sign flipped "the runs end at a median return of 9, below where every one of them started". Measured on
+    both float paths: final median 9 (IQR 9–9), change from the first batch −12 [−16, −10]."""
+    import functools
+
+    from pgcourse.ui.pieces import train_with_pieces
+
+    config = TrainConfig(target_return=475, max_env_steps=15_000)
+    solution = _pseudo(_right_denominator)
+    run = train_with_pieces(config, range(10), loss_fn=functools.partial(solution, reduction="trajectories"),
+                            check=check_pseudo_loss)
+    assert capsys.readouterr().out == ""
+    assert run.same and "the same run as pgcourse's, seed for seed" in run.summary()
+
+    wrong = _pseudo(_right_denominator, sign=1.0)
+    bad = train_with_pieces(config, range(10), loss_fn=functools.partial(wrong, reduction="trajectories"),
+                            check=check_pseudo_loss)
+    assert capsys.readouterr().out.startswith("your fn fails its check: case 1:")
+    first = np.array([h.mean_return[0] for h in bad.reader])
+    assert (bad.final_reader < first).all()                      # below where every run started
+    assert np.median(bad.final_reader) < 15 and bad.verdict() == "does not learn" and bad.gain[2] < 0
