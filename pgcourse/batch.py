@@ -84,7 +84,7 @@ def check_env_id(env_id: str) -> str:
 def make_vector_env(env_id: str, n_envs: int, **kwargs) -> gym.vector.VectorEnv:
     """n_envs copies of env_id, stepped together: one sub-environment per trajectory.
 
-    Uses the course's NumPy version for CartPole-v1 and Pendulum-v1 (pgcourse/envs.py), else the
+    Uses the course's NumPy version for CartPole-v1, Pendulum-v1 and Acrobot-v1 (pgcourse/envs.py), else the
     environment's own ``vector_entry_point`` if it has one, else a synchronous vector env.
     """
     check_env_id(env_id)

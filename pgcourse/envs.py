@@ -9,6 +9,9 @@ reset with ``seed=s_k``. With an int seed they behave as usual.
 * ``Pendulum-v1``: gymnasium's pendulum dynamics, written for arrays (gymnasium steps Pendulum one
   Python object per sub-environment, 30x slower for 160 copies). tests/test_envs.py checks it step for
   step against ``gymnasium.envs.classic_control.pendulum.PendulumEnv``.
+* ``Acrobot-v1``: gymnasium's acrobot (Sutton and Barto's "book" dynamics, one RK4 step of 0.2 s),
+  written for arrays in the same way (notebook 10's own task); tests/test_envs.py checks it step for
+  step against ``gymnasium.envs.classic_control.acrobot.AcrobotEnv``.
 
 ``make_vector_env`` (pgcourse/batch.py) uses these for their ids; other ids step a synchronous
 vector env (one Python env per trajectory). ``register_vector(env_id, entry_point)`` adds one.
@@ -33,12 +36,14 @@ from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 __all__ = ["VECTOR_ENVS", "register_vector", "vector_spec", "CourseCartPoleVectorEnv", "PendulumVectorEnv",
+           "AcrobotVectorEnv",
            "block_size", "NO_VELOCITY_ID", "FRAME_STACK_ID", "FRAME_DIFF_ID", "ENV_IDS", "hide_velocities",
            "stack_two_frames", "frame_difference", "register"]
 
 VECTOR_ENVS: dict[str, str] = {
     "CartPole-v1": "pgcourse.envs:CourseCartPoleVectorEnv",
     "Pendulum-v1": "pgcourse.envs:PendulumVectorEnv",
+    "Acrobot-v1": "pgcourse.envs:AcrobotVectorEnv",
 }
 """env id -> entry point of a vector env whose reset accepts a list of block seeds."""
 
@@ -159,6 +164,106 @@ class PendulumVectorEnv(gym.vector.VectorEnv):
                                                          size=(2, int(done.sum())))
             self.steps[done] = 0
             reward[done] = 0.0
+            truncated[done] = False
+        self.prev_done = terminated | truncated
+        return self._obs(), reward, terminated, truncated, {}
+
+
+class AcrobotVectorEnv(gym.vector.VectorEnv):
+    """Acrobot-v1 for n copies at once: the dynamics of gymnasium's AcrobotEnv, on arrays.
+
+    s = (θ₁, θ₂, θ̇₁, θ̇₂); action a ∈ {0, 1, 2} applies the torque a − 1 at the joint; one RK4 step of
+    dt = 0.2 s of the book's equations, then θ wrapped into [−π, π] and θ̇ clipped to ±4π, ±9π.
+    Reward −1 per step, 0 on the step that lifts the tip above the bar (−cos θ₁ − cos(θ₁ + θ₂) > 1),
+    which terminates; truncated after max_episode_steps (500). Observation (cos θ₁, sin θ₁, cos θ₂,
+    sin θ₂, θ̇₁, θ̇₂); start s ~ U(−0.1, 0.1)⁴ (rounded to float32, as gymnasium does). Sub-environments
+    that ended are reset on the next step (gymnasium's next-step autoreset; those steps are masked).
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP, "render_modes": []}
+    block_reset = True
+    """reset(seed=[s_0, …]) resets block k as a vector env of its own reset with s_k (pgcourse.batch.reset_blocks)."""
+
+    dt = 0.2
+    m1 = m2 = l1 = 1.0
+    lc1 = lc2 = 0.5
+    moi = 1.0
+    g = 9.8
+    max_vel_1, max_vel_2 = 4 * np.pi, 9 * np.pi
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int = 500, render_mode=None, **kwargs):
+        self.num_envs = int(num_envs)
+        self.max_episode_steps = int(max_episode_steps)
+        self.render_mode = render_mode
+        high = np.array([1.0, 1.0, 1.0, 1.0, self.max_vel_1, self.max_vel_2], dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        self.single_action_space = gym.spaces.Discrete(3)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.low, self.high = np.full(4, -0.1), np.full(4, 0.1)
+        self.state = None
+        self.steps = np.zeros(self.num_envs, dtype=np.int32)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+
+    def _obs(self) -> np.ndarray:
+        th1, th2, dth1, dth2 = self.state
+        return np.stack([np.cos(th1), np.sin(th1), np.cos(th2), np.sin(th2), dth1, dth2], axis=1).astype(np.float32)
+
+    def _start(self, draws: np.ndarray) -> np.ndarray:
+        return draws.astype(np.float32).astype(np.float64)   # gymnasium keeps its start state in float32
+
+    def reset(self, *, seed=None, options=None):
+        seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+        if seeds[0] is not None:
+            self._np_random, _ = seeding.np_random(int(seeds[0]))
+        self.state = self._start(_block_uniform(seeds, self.num_envs, self.low, self.high))
+        self.steps = np.zeros(self.num_envs, dtype=np.int32)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+        return self._obs(), {}
+
+    def _dsdt(self, s: np.ndarray, torque: np.ndarray) -> np.ndarray:
+        """ds/dt of the book's equations, term by term as gymnasium's AcrobotEnv._dsdt. s: (4, n)."""
+        m1, m2, l1, lc1, lc2, I1, I2, g = self.m1, self.m2, self.l1, self.lc1, self.lc2, self.moi, self.moi, self.g
+        theta1, theta2, dtheta1, dtheta2 = s
+        d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * np.cos(theta2)) + I1 + I2
+        d2 = m2 * (lc2**2 + l1 * lc2 * np.cos(theta2)) + I2
+        phi2 = m2 * lc2 * g * np.cos(theta1 + theta2 - np.pi / 2.0)
+        phi1 = (-m2 * l1 * lc2 * dtheta2**2 * np.sin(theta2) - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * np.sin(theta2)
+                + (m1 * lc1 + m2 * l1) * g * np.cos(theta1 - np.pi / 2) + phi2)
+        ddtheta2 = ((torque + d2 / d1 * phi1 - m2 * l1 * lc2 * dtheta1**2 * np.sin(theta2) - phi2)
+                    / (m2 * lc2**2 + I2 - d2**2 / d1))
+        ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
+        return np.stack([dtheta1, dtheta2, ddtheta1, ddtheta2])
+
+    def step(self, actions):
+        if self.state is None:
+            raise ValueError("call reset() before step()")
+        torque = np.asarray(actions).reshape(self.num_envs).astype(np.float64) - 1.0
+        s, dt = self.state, self.dt
+        k1 = self._dsdt(s, torque)                            # RK4 over [0, dt], as gymnasium's rk4
+        k2 = self._dsdt(s + dt / 2.0 * k1, torque)
+        k3 = self._dsdt(s + dt / 2.0 * k2, torque)
+        k4 = self._dsdt(s + dt * k3, torque)
+        ns = s + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        for i in (0, 1):                                      # gymnasium's wrap: add or subtract 2π until inside
+            while (ns[i] > np.pi).any():
+                ns[i] = np.where(ns[i] > np.pi, ns[i] - 2 * np.pi, ns[i])
+            while (ns[i] < -np.pi).any():
+                ns[i] = np.where(ns[i] < -np.pi, ns[i] + 2 * np.pi, ns[i])
+        ns[2] = np.clip(ns[2], -self.max_vel_1, self.max_vel_1)
+        ns[3] = np.clip(ns[3], -self.max_vel_2, self.max_vel_2)
+        self.state = ns
+        self.steps += 1
+        terminated = -np.cos(ns[0]) - np.cos(ns[1] + ns[0]) > 1.0
+        reward = np.where(terminated, 0.0, -1.0)
+        truncated = self.steps >= self.max_episode_steps
+        if self.prev_done.any():  # next-step autoreset
+            done = self.prev_done
+            self.state[:, done] = self._start(self.np_random.uniform(low=self.low[:, None], high=self.high[:, None],
+                                                                     size=(4, int(done.sum()))))
+            self.steps[done] = 0
+            reward[done] = 0.0
+            terminated[done] = False
             truncated[done] = False
         self.prev_done = terminated | truncated
         return self._obs(), reward, terminated, truncated, {}

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._validate import check_positive_int, check_seed
 from .batch import sample_batch
+from .runs import single_thread
 
 __all__ = ["FRESH_OFFSET", "fresh_returns"]
 
@@ -24,12 +25,13 @@ def fresh_returns(policies, seeds, env_id: str = "CartPole-v1", episodes: int = 
 
     policies: K trained policies; seeds: their K training seeds. Policy k plays one batch of
     ``episodes`` episodes with seed offset + seeds[k] (its training batches were drawn with
-    batch_seed(seed, it) instead). Returns a (K, episodes) float64 array.
+    batch_seed(seed, it) instead). Returns a (K, episodes) float64 array. Runs torch on one thread.
     Taught in notebooks/03_reinforce.ipynb and notebooks/10_capstone.ipynb.
     """
     episodes = check_positive_int("episodes", episodes)
     seeds = [check_seed(s) for s in seeds]
     if len(seeds) != len(policies):
         raise ValueError(f"need one seed per policy: {len(policies)} policies, {len(seeds)} seeds")
-    return np.stack([sample_batch(env_id, policy, n_traj=episodes, seed=offset + s).returns().double().numpy()
-                     for policy, s in zip(policies, seeds)])
+    with single_thread():
+        return np.stack([sample_batch(env_id, policy, n_traj=episodes, seed=offset + s).returns().double().numpy()
+                         for policy, s in zip(policies, seeds)])

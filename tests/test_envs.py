@@ -6,7 +6,7 @@ import pytest
 
 from pgcourse import make_vector_env
 from pgcourse.batch import reset_blocks
-from pgcourse.envs import CourseCartPoleVectorEnv, PendulumVectorEnv
+from pgcourse.envs import AcrobotVectorEnv, CourseCartPoleVectorEnv, PendulumVectorEnv
 
 
 def test_pendulum_vector_env_steps_as_gymnasium_pendulum():
@@ -40,7 +40,41 @@ def test_pendulum_starts_uniformly_in_the_documented_box():
     assert abs(th.mean()) < 0.1 and th.std() == pytest.approx(2 * np.pi / np.sqrt(12), rel=0.05)
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_acrobot_vector_env_steps_as_gymnasium_acrobot():
+    n = 6
+    vec = make_vector_env("Acrobot-v1", n)
+    assert isinstance(vec.unwrapped, AcrobotVectorEnv) and vec.unwrapped.max_episode_steps == 500
+    single = gym.make("Acrobot-v1").unwrapped
+    single.reset(seed=0)
+    rng = np.random.default_rng(0)
+    obs, _ = vec.reset(seed=3)
+    starts = vec.unwrapped.state
+    assert abs(starts).max() <= 0.1 and np.array_equal(starts, starts.astype(np.float32))   # U(−0.1, 0.1), float32
+    terminal = 0
+    for t in range(520):
+        if t % 40 == 39:   # now and then anywhere in the state space, so that some steps reach the bar
+            vec.unwrapped.state = rng.uniform(-1, 1, (4, n)) * np.array([[np.pi], [np.pi], [12.0], [28.0]])
+        state, restarting = vec.unwrapped.state.copy(), vec.unwrapped.prev_done.copy()
+        act = rng.integers(0, 3, size=n)
+        obs, rew, term, trunc, _ = vec.step(act)
+        for j in range(n):
+            if restarting[j]:   # next-step autoreset: a fresh start, reward 0
+                assert rew[j] == 0 and not term[j] and not trunc[j] and abs(vec.unwrapped.state[:, j]).max() <= 0.1
+                continue
+            single.state = state[:, j].copy()   # the same state and action, one step of gymnasium's acrobot
+            o, r, te, _, _ = single.step(int(act[j]))
+            np.testing.assert_array_equal(obs[j], o)
+            assert (rew[j], bool(term[j])) == (r, te)
+            terminal += te
+    assert terminal > 0
+    vec.reset(seed=1)
+    for t in range(500):
+        _, _, term, trunc, _ = vec.step(np.ones(n, dtype=int))   # no torque: hangs, never reaches the bar
+        assert not term.any() and trunc.all() == (t == 499)
+    vec.close()
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "Acrobot-v1"])
 def test_a_block_starts_as_a_vector_env_of_its_own(env_id):
     n = 4
     big = make_vector_env(env_id, 3 * n)
@@ -50,7 +84,7 @@ def test_a_block_starts_as_a_vector_env_of_its_own(env_id):
         alone, _ = small.reset(seed=seed)
         np.testing.assert_array_equal(obs[k * n:(k + 1) * n], alone)
         small.close()
-    assert isinstance(big.unwrapped, (CourseCartPoleVectorEnv, PendulumVectorEnv))
+    assert isinstance(big.unwrapped, (CourseCartPoleVectorEnv, PendulumVectorEnv, AcrobotVectorEnv))
     big.close()
 
 

@@ -1,7 +1,7 @@
 """Measurements behind notebook 10: the ablation of REINFORCE's ingredients over 30 seeds, the step
-sizes that motivate trust regions, the peer-library table written by bench/peers.py, and the exact bias of
+sizes that motivate trust regions, the peer-library table written by bench/peers.py, the exact bias of
 discounted reward-to-go weights for the undiscounted J on a small MDP (``patience_mdp``,
-``discounted_expected_gradient``).
+``discounted_expected_gradient``), and the capstone's verdict on fresh episodes (``judge_on_fresh_episodes``).
 
 Every training number here is a statistic over seeds (pgcourse.stats): a solve rate with its Wilson
 interval, steps-to-475 over all seeds with unsolved runs counted at the budget, median final returns
@@ -27,13 +27,14 @@ from pgcourse._validate import check_positive_int
 from pgcourse.returns import reward_to_go
 from pgcourse.tabular import TabularMDP, enumerate_trajectories, tabular_gradient_samples, trajectory_log_prob
 from pgcourse.config import TrainConfig
+from pgcourse.evaluate import fresh_returns
 from pgcourse.seeds import train_seeds
 
 __all__ = ["ABLATION", "ABLATION_SEEDS", "ABLATION_ITERATIONS", "ABLATION_ENV_STEPS", "TARGET", "StepSizes",
            "StepRecorder", "step_sizes", "format_step_sizes", "AblationRow", "ablation", "format_ablation",
            "Comparison", "compare", "format_comparison", "PEERS_JSON", "PEER_LABELS", "load_peers", "peer_rows",
            "machine_line", "peer_table_markdown", "patience_mdp", "discounted_gradient_moments",
-           "discounted_expected_gradient"]
+           "discounted_expected_gradient", "FreshJudgement", "judge_on_fresh_episodes", "format_judgement"]
 
 # Each row switches on one more ingredient; the last swaps Adam for SGD at α = 0.3, which the notebook
 # introduces as one of the step sizes of notebook 09's grid. It is not that grid's best SGD α (no SGD α there
@@ -431,3 +432,83 @@ def discounted_expected_gradient(mdp: TabularMDP, logits, gamma: float) -> Tenso
     Taught in notebooks/10_capstone.ipynb.
     """
     return discounted_gradient_moments(mdp, logits, gamma)["mean"]
+
+
+# --- the capstone: both runs' policies judged on fresh episodes ------------------------------------------
+
+
+@dataclass
+class FreshJudgement:
+    """The final policies of a ``pgcourse.ui.pieces.PieceRun`` on new episodes, seed by seed.
+
+    reference, reader: (K, episodes) returns R(τ) of fresh episodes (``pgcourse.evaluate.fresh_returns``) of
+    pgcourse's pieces' policy and the reader's, per seed (reader None when the reader's run failed). Policy k
+    of both runs plays the same episode seeds. threshold: the environment's reward_threshold. same_policies:
+    the two runs were the same run (``PieceRun.same``), so the reader's fresh returns are pgcourse's.
+    """
+
+    seeds: tuple
+    reference: np.ndarray
+    reader: np.ndarray | None
+    threshold: float
+    same_policies: bool = False
+    no_reader: str = ""
+    """Why there is no reader's run to judge (reader None): its pieces are stubs, or one raised."""
+
+    def means(self, which: str) -> np.ndarray:
+        """(K,): each seed's mean return over its fresh episodes."""
+        return getattr(self, which).mean(axis=1)
+
+    def difference(self) -> tuple[float, float, float]:
+        """Δ_k = mean fresh return of the reader's policy k − pgcourse's policy k; (mean of Δ_k over the seeds,
+        and its 95 % percentile bootstrap interval, seeds resampled)."""
+        delta = self.means("reader") - self.means("reference")
+        lo, hi = stats.bootstrap_interval(delta, stat=np.mean)
+        return float(delta.mean()), lo, hi
+
+
+def judge_on_fresh_episodes(run, env_id: str, episodes: int = 100, threshold: float | None = None) -> FreshJudgement:
+    """Both runs of ``run`` (a PieceRun: pgcourse's pieces and the reader's, same seeds) on ``episodes`` fresh
+    episodes per seed; threshold defaults to gymnasium's reward_threshold of env_id.
+    Taught in notebooks/10_capstone.ipynb.
+    """
+    import gymnasium as gym
+
+    if threshold is None:
+        threshold = gym.spec(env_id).reward_threshold
+    seeds = tuple(int(s) for s in run.seeds)
+    reference = fresh_returns(run.reference_policies, seeds, env_id, episodes)
+    if run.reader is None or run.fallback:
+        why = "your pieces are not written yet" if run.fallback else "your pieces raised an error (see above)"
+        return FreshJudgement(seeds, reference, None, float(threshold), no_reader=why)
+    if run.same:                              # the same policies, seed for seed: the same fresh episodes
+        return FreshJudgement(seeds, reference, reference.copy(), float(threshold), same_policies=True)
+    return FreshJudgement(seeds, reference, fresh_returns(run.reader_policies, seeds, env_id, episodes),
+                          float(threshold))
+
+
+def format_judgement(judgement: FreshJudgement, reader_label: str = "your pieces") -> str:
+    """A table of each seed's mean fresh return for both runs and their difference Δ_k, how many seeds
+    clear the threshold, and the mean of Δ_k with its 95 % bootstrap interval over the seeds."""
+    j = judgement
+    k, episodes = j.reference.shape
+    ref = j.means("reference")
+    head = f"mean return of {episodes} fresh episodes per seed (threshold {j.threshold:.0f})"
+    if j.reader is None:
+        lines = [head, "seed | pgcourse's pieces"] + [f"{s:4d} | {r:17.1f}" for s, r in zip(j.seeds, ref)]
+        lines.append(f"pgcourse's pieces: {int((ref >= j.threshold).sum())} of {k} seeds at or above "
+                     f"{j.threshold:.0f}; no run with {reader_label} to compare ({j.no_reader or 'no run'})")
+        return "\n".join(lines)
+    yours = j.means("reader")
+    lines = [head, f"seed | pgcourse's pieces | {reader_label:>17s} |     Δ"]
+    lines += [f"{s:4d} | {r:17.1f} | {y:17.1f} | {y - r:+5.1f}" for s, r, y in zip(j.seeds, ref, yours)]
+    lines.append(f"at or above {j.threshold:.0f}: pgcourse's pieces on {int((ref >= j.threshold).sum())} of {k} seeds, "
+                 f"{reader_label} on {int((yours >= j.threshold).sum())} of {k}")
+    if j.same_policies:
+        lines.append(f"{reader_label} trained the same policies as pgcourse's, seed for seed (the same run): "
+                     "Δ is exactly 0")
+    else:
+        diff, lo, hi = j.difference()
+        lines.append(f"Δ = yours − pgcourse's, paired by seed: mean {diff:+.1f}, 95 % bootstrap interval over the "
+                     f"{k} seeds [{lo:+.1f}, {hi:+.1f}]")
+    return "\n".join(lines)
