@@ -64,23 +64,25 @@ def strip_solutions(source: str, where: str = "a cell") -> str:
 
 
 def exercise_lines(nb) -> dict[str, int]:
-    """What the reader writes in notebook ``nb`` (nbformat): for each solution cell, the function or class it
-    defines (the cell's first definition) and the number of code lines inside its solution regions (blank
-    lines and comment-only lines not counted). The student edition replaces exactly these lines by stubs."""
+    """What the reader writes in notebook ``nb`` (nbformat): for each function or class whose body holds a
+    solution region (the last top-level definition above the region), the number of code lines inside its
+    regions (blank and comment-only lines not counted). The student edition replaces exactly these lines."""
     found: dict[str, int] = {}
     for number, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or BEGIN not in cell.source:
             continue
         strip_solutions(cell.source, f"cell {number}")  # the same marker rules as the student edition
-        inside, count = False, 0
+        inside, name = False, f"cell {number}"
         for line in cell.source.split("\n"):
             stripped = line.strip()
+            definition = re.match(r"(?:def|class)\s+([A-Za-z_]\w*)", line)
+            if definition and not inside:
+                name = definition.group(1)
             if stripped.startswith(BEGIN) or stripped.startswith(END):
                 inside = stripped.startswith(BEGIN)
+                found.setdefault(name, 0)
             elif inside and stripped and not stripped.startswith("#"):
-                count += 1
-        names = re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", cell.source, re.M)
-        found[names[0] if names else f"cell {number}"] = count
+                found[name] += 1
     return found
 
 

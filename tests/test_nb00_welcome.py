@@ -144,3 +144,27 @@ def test_final_states_refuses_a_wrong_seed():
     batch = sample_batch("CartPole-v1", UniformRandomPolicy(2), n_traj=4, seed=0)
     with pytest.raises(ValueError, match="does not reproduce"):
         final_states("CartPole-v1", batch, seed=1)
+
+
+def test_the_map_lists_every_notebook_and_what_the_reader_builds_in_it():
+    """Notebook 00's map has one row per notebook, and its 'what you build' column names only functions the
+    notebook's own exercises define (so the map cannot promise what a notebook does not ask for)."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    from pgcourse.course import exercise_lines, notebooks
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    welcome = nbformat.read(root / "00_welcome.ipynb", as_version=4)
+    (table,) = [c.source for c in welcome.cells if c.cell_type == "markdown" and c.source.startswith("## A map")]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| \*\*(\d\d) [^|]*\*\* \|[^|]*\| (.*) \|$", table, re.M)}
+    paths = notebooks(root)
+    assert sorted(rows) == [p.name[:2] for p in paths], "one row per notebook"
+    for path in paths:
+        built = set(re.findall(r"`([A-Za-z_]\w*)`", rows[path.name[:2]]))
+        exercises = set(exercise_lines(nbformat.read(path, as_version=4)))
+        assert built, f"{path.name}: the map says what the reader builds"
+        assert built <= exercises, f"{path.name}: the map names {sorted(built - exercises)}, which it does not ask for"
+    assert "`reinforce`" in rows["03"] and "`my_config`" in rows["10"]
