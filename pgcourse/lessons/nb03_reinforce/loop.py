@@ -25,6 +25,7 @@ from pgcourse.history import History
 from pgcourse.policies import make_policy
 from pgcourse.reinforce import train
 from pgcourse.runs import batch_seed, make_optimizer, single_thread
+from pgcourse.seeds import train_seeds
 from pgcourse.weights import policy_weights
 
 __all__ = ["reference_reinforce", "initial_policy", "YourRuns", "NO_SIGNAL", "train_your_loop"]
@@ -159,6 +160,8 @@ def train_your_loop(reinforce: Callable, seeds, config: TrainConfig | None = Non
               "the same loop; write the exercise above and run this cell again to train with yours.")
         policies, histories = zip(*(train(replace(config, seed=s), progress=False) for s in seeds))
         policies, histories = list(policies), list(histories)
-    departures = [_departure(h, train(replace(config, seed=s), progress=False)[1]) if by == "yours" else None
-                  for s, h in zip(seeds, histories)]
+    departures = [None] * len(seeds)
+    if by == "yours":  # pgcourse.train's runs for these seeds, from one call of the K-seed engine (the same runs)
+        _, trains = train_seeds(config, seeds, progress=False)
+        departures = [_departure(h, t) for h, t in zip(histories, trains)]
     return YourRuns(seeds, policies, histories, by, departures)
