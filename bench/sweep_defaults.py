@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sweep_defaults.py [--seeds 0 1 2 3 4] [--out bench/results/sweep.jsonl]
 
-How the defaults in pgcourse.train.TrainConfig were chosen (issue: fast defaults).
+How the defaults in pgcourse.config.TrainConfig were chosen (issue: fast defaults).
 Env steps do not depend on the machine's load; wall seconds do, so both are printed.
 """
 

@@ -18,8 +18,8 @@ class History:
     """One row per iteration: the batch's mean return ± standard error, the mean return of the
     last max(16, N) finished episodes (the stopping rule's statistic), cumulative env steps and
     wall seconds, the pseudo-loss, the gradient norm (NaN when no step was taken because the
-    target was reached or the loss diverged; 0.0 when the weights were all zero, so the batch
-    carried no signal and no step was taken) and the policy's mean entropy."""
+    target was reached, or, in ``pgcourse.seeds.train_seeds``, the loss diverged; 0.0 when the weights
+    were all zero, so the batch carried no signal and no step was taken) and the policy's mean entropy."""
 
     iteration: list[int] = field(default_factory=list)
     mean_return: list[float] = field(default_factory=list)
@@ -33,7 +33,8 @@ class History:
     solved: bool = False
     """True when target_return was reached."""
     diverged: str | None = None
-    """Why training stopped early because the loss or gradient became NaN/inf (None: it did not)."""
+    """Why training stopped early because the loss or gradient became NaN/inf (None: it did not). Set by
+    ``pgcourse.seeds.train_seeds``, whose other seeds go on; ``pgcourse.train`` raises the ValueError instead."""
     interrupted: bool = False
     """True when Ctrl-C (SIGINT) or SIGTERM stopped training early; the policy is the one after the last
     finished iteration, and ``interrupt_signal`` names the signal."""

@@ -42,7 +42,7 @@ the step is then not taken: target reached, all-zero weights)."""
 def train(config: TrainConfig | None = None, progress: bool | None = None, callback: Callback | None = None,
           on_step: StepHook | None = None, weighting: BatchWeights | None = None,
           **overrides) -> tuple[nn.Module, History]:
-    """Train a policy with REINFORCE; returns ``(policy, history)``.
+    """θ ← θ + α ĝ,  ĝ = (1/N) Σ_i Σ_t ∇θ log π_θ(a_{i,t}|s_{i,t}) w_{i,t}: REINFORCE; returns ``(policy, history)``.
 
     ``train(TrainConfig(n_traj=32))`` or ``train(n_traj=32)``. progress: a tqdm bar (None = auto).
     callback(iteration, batch, history, policy) after each batch; on_step(iteration, step, batch, logp,
@@ -86,31 +86,33 @@ def _loop(config, envs, weighting, interrupt, progress, callback, on_step):
         env_steps += batch.n_steps
         solved = reached(recent, config.target_return)        # checked before any step on this batch
         values = None if value is None else value(batch.obs).detach()   # V_φ(s_{i,t}), fitted on earlier batches
-        loss = norm = entropy = math.nan
-        for step in range(weighting.steps):                   # one step, unless the weighting reuses the batch
-            logp = policy.log_prob(batch.obs, batch.act)      # log π_θ(a_{i,t}|s_{i,t}), (N, T)
-            logp_old = logp.detach() if step == 0 else logp_old
-            if on_step is not None:
-                on_step(it, step, batch, logp.detach(), logp_old)
-            # 2. the weights w_{i,t}, then the pseudo-loss −(1/N) Σ_i Σ_t log π · w, whose gradient is −ĝ
-            weights = weighting.weights(step, batch, logp.detach(), logp_old, values)
-            step_loss = weighting.loss(logp, weights, batch.mask)
-            if step == 0:
-                loss = float(step_loss.detach())
-                with torch.no_grad():
-                    entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
-            if solved:                                        # target reached: keep the policy that sampled it
-                break
-            if step == 0 and not bool(weights.ne(0).any()):  # no signal, no step (Adam would still move)
-                norm = 0.0
-                break
-            # 3. θ ← θ + α ĝ: one step of the optimizer on the pseudo-loss
-            _finite(float(step_loss.detach()), "loss", it, step, config)
-            optimizer.zero_grad()
-            step_loss.backward()
-            step_norm = _finite(_grad_norm(policy), "gradient norm", it, step, config)
-            optimizer.step()
-            norm = step_norm if step == 0 else norm
+        # 2. the weights w_{i,t}, then the pseudo-loss −(1/N) Σ_i Σ_t log π_θ(a_{i,t}|s_{i,t}) w_{i,t}: its gradient is −ĝ
+        logp = policy.log_prob(batch.obs, batch.act)          # (N, T), with gradients
+        logp_old = logp.detach()                              # the policy that sampled the batch
+        if on_step is not None:
+            on_step(it, 0, batch, logp_old, logp_old)
+        weights = weighting.weights(0, batch, logp_old, logp_old, values)
+        step_loss = weighting.loss(logp, weights, batch.mask)
+        loss, norm = float(step_loss.detach()), math.nan
+        with torch.no_grad():
+            entropy = float(policy.entropy(batch.obs)[batch.mask].mean())
+        if not solved and not bool(weights.ne(0).any()):     # no signal, no step (Adam would still move θ)
+            norm = 0.0
+        elif not solved:                                      # (solved: keep the policy that sampled the batch)
+            for step in range(weighting.steps):               # one step, unless the weighting reuses the batch
+                if step > 0:                                  # reuse (notebook 08): θ has moved since the batch
+                    logp = policy.log_prob(batch.obs, batch.act)
+                    if on_step is not None:
+                        on_step(it, step, batch, logp.detach(), logp_old)
+                    weights = weighting.weights(step, batch, logp.detach(), logp_old, values)
+                    step_loss = weighting.loss(logp, weights, batch.mask)
+                # 3. θ ← θ + α ĝ: one step of the optimizer on the pseudo-loss
+                _finite(float(step_loss.detach()), "loss", it, step, config)
+                optimizer.zero_grad()
+                step_loss.backward()
+                step_norm = _finite(_grad_norm(policy), "gradient norm", it, step, config)
+                optimizer.step()
+                norm = step_norm if step == 0 else norm
         if value is not None and not solved:                  # fit V_φ after use: a batch never baselines itself
             value.fit(batch.obs, batch.reward_to_go(config.gamma), batch.mask)
         rets = batch.returns()

@@ -200,19 +200,46 @@ def test_check_reinforce_loop_reports_a_stub_and_a_crash_in_one_line(capsys):
 
 
 def test_your_loop_runs_are_trains_runs_until_a_batch_without_signal():
-    """train_your_loop sets a run up as pgcourse.train does: batch for batch the same run, until (if ever) a batch
-    whose weights are all zero, which pgcourse.train skips and the reader's plain loop steps on."""
+    """train_your_loop sets a run up as pgcourse.train does: the same run (every batch and the final weights), until
+    (if ever) a batch whose weights are all zero, which pgcourse.train skips and the reader's plain loop steps on.
+    Seed 0 has such a batch after which the returns stay equal for a while: only the weights show the departure."""
     config = TrainConfig(target_return=475, iterations=40)
-    runs = train_your_loop(reference_reinforce, [0, 3, 4], config)
+    runs = train_your_loop(reference_reinforce, [0, 1, 3, 4], config)
     assert runs.trained_by == "yours"
-    for seed, history, departure in zip(runs.seeds, runs.histories, runs.departures):
-        _, alone = train(TrainConfig(target_return=475, iterations=40, seed=seed), progress=False)
+    for seed, policy, history, departure in zip(runs.seeds, runs.policies, runs.histories, runs.departures):
+        alone_policy, alone = train(TrainConfig(target_return=475, iterations=40, seed=seed), progress=False)
+        same_weights = all(torch.equal(p, q) for p, q in zip(policy.state_dict().values(),
+                                                             alone_policy.state_dict().values()))
         if departure is None:
-            assert history.mean_return == alone.mean_return and history.solved == alone.solved
+            assert history.mean_return == alone.mean_return and history.solved == alone.solved and same_weights
         else:
             it, why = departure
             assert history.mean_return[:it] == alone.mean_return[:it] and why == NO_SIGNAL
-            assert alone.grad_norm[it - 1] == 0.0
+            assert alone.grad_norm[it - 1] == 0.0 and not same_weights
+
+
+def test_a_departure_after_a_batch_without_signal_is_seen_in_the_weights():
+    """Equal returns batch for batch (CartPole's are whole numbers) do not make equal runs: when train skipped a
+    batch (grad_norm 0) and the final weights differ, the reader's run left train's after that batch."""
+    from pgcourse.history import History
+    from pgcourse.lessons.nb03_reinforce.loop import _departure
+
+    def history(grad_norms):
+        h = History()
+        for it, g in enumerate(grad_norms):
+            h.append(iteration=it, mean_return=20.0 + it, stderr_return=1.0, recent_return=20.0, env_steps=100 * it,
+                     wall_s=0.0, loss=0.0, grad_norm=g, entropy=0.6)
+        return h
+
+    a, b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        b.load_state_dict(a.state_dict())
+    yours, trains = history([1.0, 1.0, 1.0, 1.0]), history([1.0, 1.0, 0.0, 1.0])
+    assert _departure(yours, a, trains, b) is None                      # same returns, same weights
+    with torch.no_grad():
+        a.weight += 1e-3
+    assert _departure(yours, a, trains, b) == (3, NO_SIGNAL)
+    assert "final weights differ" in _departure(yours, a, history([1.0] * 4), b)[1]
 
 
 def test_your_loop_falls_back_to_train_when_not_written(capsys):

@@ -436,8 +436,8 @@ def test_judge_plays_fresh_episodes_of_both_runs_and_pairs_them_by_seed():
     np.testing.assert_array_equal(judgement.reference, fresh_returns(policies, (0, 1), ACROBOT, episodes=4))
     np.testing.assert_array_equal(judgement.reader, fresh_returns(others, (0, 1), ACROBOT, episodes=4))
     delta = judgement.reader.mean(1) - judgement.reference.mean(1)
-    mean, lo, hi = judgement.difference()
-    assert mean == pytest.approx(delta.mean()) and lo <= mean <= hi
+    median, lo, hi, coverage = judgement.difference()
+    assert median == pytest.approx(np.median(delta)) and (lo, hi) == (delta.min(), delta.max()) and coverage == 0.5
     text = format_judgement(judgement)
     assert "mean return of 4 fresh episodes per seed (threshold -100)" in text and "Δ = yours − pgcourse's" in text
     same = judge_on_fresh_episodes(_fake_run(policies, policies, same=True), ACROBOT, episodes=4)
@@ -454,7 +454,7 @@ def test_format_judgement_counts_seeds_at_the_threshold():
     j = FreshJudgement((3, 4), np.array([[-90.0, -110.0], [-120.0, -100.0]]), np.array([[-95.0, -95.0], [-80.0, -90.0]]),
                        -100.0)
     assert list(j.means("reference")) == [-100.0, -110.0] and list(j.means("reader")) == [-95.0, -85.0]
-    assert j.difference()[0] == pytest.approx(15.0)
+    assert j.difference() == (15.0, 5.0, 25.0, 0.5)      # median, min, max; [min, max] covers the median 1 − 2/4
     text = format_judgement(j)
     assert "pgcourse's pieces on 1 of 2 seeds, your pieces on 2 of 2" in text
     assert "   3 |            -100.0 |             -95.0 |  +5.0" in text

@@ -156,17 +156,19 @@ def test_train_seeds_reproduces_the_readable_loop_exactly(case, seed):
         assert history.env_steps[-1] >= 1500 > history.env_steps[-2]
 
 
-def _batched_product_is_per_slice_linear() -> bool:
-    """Does this CPU round torch.baddbmm's slice k exactly as F.linear on slice k alone? (The K-seed
-    rollout computes the K policies' actions with one baddbmm; the update runs each seed alone.)"""
+def _batched_product_is_per_slice_linear(rows: int, sizes) -> bool:
+    """Does this CPU round torch.baddbmm's slice k exactly as F.linear on slice k alone, for a policy's own layer
+    sizes and a block of ``rows`` observations? (The K-seed rollout computes the K policies' actions with one
+    baddbmm per layer; the update runs each seed alone.)"""
     g = torch.Generator().manual_seed(0)
     with single_thread():
-        for rows, d_in, d_out in [(8, 4, 64), (8, 64, 2), (4, 3, 64), (4, 64, 1)]:
-            x, w, b = (torch.randn(5, rows, d_in, generator=g), torch.randn(5, d_out, d_in, generator=g),
-                       torch.randn(5, d_out, generator=g))
-            y = torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
-            if not all(torch.equal(y[k], torch.nn.functional.linear(x[k], w[k], b[k])) for k in range(5)):
-                return False
+        for k in (2, 3, 4):
+            for d_in, d_out in zip(sizes, sizes[1:]):
+                x, w, b = (torch.randn(k, rows, d_in, generator=g), torch.randn(k, d_out, d_in, generator=g),
+                           torch.randn(k, d_out, generator=g))
+                y = torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
+                if not all(torch.equal(y[j], torch.nn.functional.linear(x[j], w[j], b[j])) for j in range(k)):
+                    return False
     return True
 
 
@@ -176,15 +178,21 @@ def _batched_product_is_per_slice_linear() -> bool:
 def test_a_seed_among_others_runs_as_it_does_alone(overrides):
     """Seed s inside a K-seed call takes the same steps as train(seed=s) alone: each seed's update runs on its
     own batch through its own copy, never padded to the others' episodes. Exactly so where this CPU's
-    batched product rounds each slice as a lone product does (this machine, and AVX2/plain float paths
-    tried); where it does not (torch's plain kernels under ATEN_CPU_CAPABILITY=default, some AVX-512
+    batched product rounds each slice as a lone product does for the policy's layer sizes (CartPole's on AVX2
+    and the plain path; not Pendulum's 64 → 1 mean layer on this machine); where it does not (torch's plain kernels under ATEN_CPU_CAPABILITY=default, some AVX-512
     kernels), the K policies' actions round differently in the last bits: a Gaussian action, or a
     categorical one on a near-tie of two logits, and the runs agree to rounding in their first batch only."""
     config = TrainConfig(**overrides)
     seeds = [3, 11, 0, 1]
     _, together = train_seeds(config, seeds, progress=False)
     _, reversed_ = train_seeds(config, seeds[::-1], progress=False)
-    exact = _batched_product_is_per_slice_linear()
+    env = gym.make(config.env_id)
+    sizes = (env.observation_space.shape[0], *config.hidden,
+             env.action_space.n if hasattr(env.action_space, "n") else env.action_space.shape[0])
+    env.close()
+    exact = _batched_product_is_per_slice_linear(config.n_traj, sizes)
+    if config.env_id == "CartPole-v1":
+        assert exact, "the course's CartPole policy shapes are exact on the CPUs tried (AVX2 and the plain path)"
     for k, seed in enumerate(seeds):
         _, alone = train(config, seed=seed, progress=False)
         if exact:

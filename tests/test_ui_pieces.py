@@ -16,7 +16,7 @@ from pgcourse.returns import reward_to_go
 from pgcourse.seeds import train_seeds
 from pgcourse.stats import bootstrap_interval
 from pgcourse.ui.checks import CheckResult
-from pgcourse.ui.pieces import PieceRun, piece_name, same_episodes, same_run, train_with_pieces
+from pgcourse.ui.pieces import PIECES, PieceRun, piece_name, same_episodes, same_run, train_with_pieces
 
 SMALL = TrainConfig(max_env_steps=1_500, target_return=475)
 SEEDS = [0, 1, 2]
@@ -228,3 +228,16 @@ def test_plot_draws_both_bands():
         "pgcourse's pieces (median of 3 seeds)", "your piece (median of 3 seeds)"]
     assert ax.get_xlabel() == "environment steps"
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize("overrides, piece, says", [
+    (dict(weights="total_return"), "rtg_fn", "weights='reward_to_go'"),
+    (dict(baseline="value"), "baseline_fn", "baseline='mean'"),
+    (dict(steps_per_batch=2), "loss_fn", "steps_per_batch=1"),
+])
+def test_a_piece_the_config_would_not_use_is_refused(overrides, piece, says):
+    """A run is never labelled with a piece it did not use (the reviewer's case: notebook 10 lets the reader pick
+    the configuration)."""
+    config = TrainConfig(**{**dict(iterations=2, n_traj=4), **overrides})
+    with pytest.raises(ValueError, match=f"would not use your {piece}: .*{says}"):
+        train_with_pieces(config, [0, 1], **{piece: PIECES[piece]})

@@ -9,7 +9,8 @@ lone copy's computation in the last bits (batched products and padding to a comm
 length round differently); one copy computes exactly what the single module computes
 (tests/test_train_seeds.py checks both).
 
-Taught in notebooks/03_reinforce.ipynb (training over seeds).
+Used by pgcourse.seeds.engine (and notebook 05's imitation runs); the algorithm is taught in
+notebooks/03_reinforce.ipynb with pgcourse.train.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ class StackedOptimizer:
         θ_k ← θ_k − α (m_k / (1 − β₁^{t_k})) / (√(v_k / (1 − β₂^{t_k})) + ε)
     (the same arithmetic as torch.optim.Adam). Copies that do not step keep θ, m, v and t unchanged,
     so a copy that stopped training is frozen, and ``step(which)`` with one copy is plain Adam.
-    Taught in notebooks/09_implementing_policy_gradients.ipynb.
+    Used by pgcourse.seeds.engine; Adam itself is taught in notebooks/09_implementing_policy_gradients.ipynb.
     """
 
     def __init__(self, params: list[Tensor], name: str, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):

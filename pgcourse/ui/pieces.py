@@ -232,6 +232,9 @@ class PieceRun:
                    "no difference detected": "no difference detected on these seeds"}[self.verdict()]
         same = sum(self.same_episodes)
         shared = f", {same} of which sampled exactly pgcourse's episodes" if same else ""
+        if np.all(np.asarray(self.final_reader) == np.asarray(self.final_reference)):
+            return (f"{self.label}: final return {yours} against pgcourse's {ref}, {self._budget()}{shared}; "
+                    "yours − pgcourse's is 0 on every seed (not bit for bit the same run, but the same final returns)")
         return (f"{self.label}: final return {yours} against pgcourse's {ref}, {self._budget()}{shared}; yours − "
                 f"pgcourse's per seed: median {diff:+.0f}, 95 % interval [{lo:+.0f}, {hi:+.0f}]: {reading}")
 
@@ -256,6 +259,22 @@ class PieceRun:
         return ax
 
 
+def _unused_pieces(config: TrainConfig, given) -> dict[str, str]:
+    """The pieces that PieceWeights would not call under ``config``, each with the reason (so that a run is
+    never labelled with a piece it did not use)."""
+    unused = {}
+    if "rtg_fn" in given and config.weights != "reward_to_go":
+        unused["rtg_fn"] = f"weights={config.weights!r} uses R(τ), not the reward-to-go; use weights='reward_to_go'"
+    if "baseline_fn" in given and (config.baseline != "mean" or config.weights != "reward_to_go"):
+        unused["baseline_fn"] = ("the per-step mean b_t is used with baseline='mean' and weights='reward_to_go' only "
+                                 f"(got baseline={config.baseline!r}, weights={config.weights!r})")
+    if config.steps_per_batch > 1:
+        for key in given:
+            unused.setdefault(key, f"steps_per_batch={config.steps_per_batch} reuses batches with importance weights, "
+                                   "which PieceWeights does not do; use steps_per_batch=1")
+    return unused
+
+
 def train_with_pieces(config: TrainConfig, seeds, *, rtg_fn: Callable | None = None,
                       baseline_fn: Callable | None = None, loss_fn: Callable | None = None,
                       check: Callable | Mapping[str, Callable] | None = None, verbose: bool = True) -> PieceRun:
@@ -275,6 +294,10 @@ def train_with_pieces(config: TrainConfig, seeds, *, rtg_fn: Callable | None = N
              if fn is not None}
     if not given:
         raise ValueError("give at least one of your pieces: rtg_fn, baseline_fn or loss_fn")
+    unused = _unused_pieces(config, given)
+    if unused:
+        key, why = next(iter(unused.items()))
+        raise ValueError(f"this config would not use your {key}: {why}")
     if check is not None and not isinstance(check, Mapping):
         if len(given) != 1:
             raise ValueError("with several pieces, pass check as a dict {keyword: checker}, e.g. {'rtg_fn': ...}")

@@ -101,14 +101,24 @@ OTHER_NUMBERS = ("your loop computes other numbers from here on: check_reinforce
                  "(a right loop can still round differently, e.g. with .mean() for the 1/N sum)")
 
 
-def _departure(yours: History, train_history: History) -> tuple[int, str] | None:
-    """The first batch at which the reader's run differs from pgcourse.train's, and why (None: never)."""
-    for it, (a, b) in enumerate(zip(yours.mean_return, train_history.mean_return)):
-        if a != b:
-            no_signal = it > 0 and train_history.grad_norm[it - 1] == 0.0
-            return it, NO_SIGNAL if no_signal else OTHER_NUMBERS
+def _departure(yours: History, your_policy: nn.Module, train_history: History,
+               train_policy: nn.Module) -> tuple[int, str] | None:
+    """The first batch from which the reader's run is not pgcourse.train's, and why (None: the same run,
+    every batch's return and the final weights equal). A batch whose weights are all zero (grad_norm 0 in
+    train's history) is where a plain loop parts from train: it steps, train does not; the returns can stay
+    equal for a while after it (they are whole numbers), so the weights are compared too."""
+    skipped = next((it for it, g in enumerate(train_history.grad_norm) if g == 0.0), None)
+    differ = next((it for it, (a, b) in enumerate(zip(yours.mean_return, train_history.mean_return)) if a != b), None)
+    same_weights = all(torch.equal(p, q) for p, q in zip(your_policy.state_dict().values(),
+                                                         train_policy.state_dict().values()))
+    if skipped is not None and (differ is None or skipped < differ) and not same_weights:
+        return skipped + 1, NO_SIGNAL
+    if differ is not None:
+        return differ, OTHER_NUMBERS
     if len(yours) != len(train_history):
         return min(len(yours), len(train_history)), "the runs stopped at different batches"
+    if not same_weights:
+        return len(yours), "the returns are the same, but the final weights differ: " + OTHER_NUMBERS.split(": ", 1)[1]
     return None
 
 
@@ -162,6 +172,6 @@ def train_your_loop(reinforce: Callable, seeds, config: TrainConfig | None = Non
         policies, histories = list(policies), list(histories)
     departures = [None] * len(seeds)
     if by == "yours":  # pgcourse.train's runs for these seeds, from one call of the K-seed engine (the same runs)
-        _, trains = train_seeds(config, seeds, progress=False)
-        departures = [_departure(h, t) for h, t in zip(histories, trains)]
+        train_policies, trains = train_seeds(config, seeds, progress=False)
+        departures = [_departure(h, p, t, q) for h, p, t, q in zip(histories, policies, trains, train_policies)]
     return YourRuns(seeds, policies, histories, by, departures)
