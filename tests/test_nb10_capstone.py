@@ -512,7 +512,7 @@ def test_claim_total_return_alone_does_not_solve(rows):
 @pytest.mark.slow
 def test_claim_reward_to_go_lifts_the_return_but_rarely_solves(rows):
     """'Reward-to-go alone rarely reaches 475 (3/30); against total return the solve rate's +0.10
-    [−0.03, +0.26] contains 0, but the final return rises (20 → 95, +75 [+42, +114]).'"""
+    [−0.03, +0.26] contains 0, but the final return rises (20 → 95, +75 [+44, +134]).'"""
     c = compare(rows[1], rows[0])
     assert rows[1].k <= 9
     assert c.rate[1] < 0 < c.rate[2]        # What to try (cell 19) cites it: "30 seeds showed no difference"
@@ -522,7 +522,7 @@ def test_claim_reward_to_go_lifts_the_return_but_rarely_solves(rows):
 @pytest.mark.claims
 @pytest.mark.slow
 def test_claim_the_mean_baseline_is_the_big_step(rows):
-    """'The mean baseline is the big step: +0.70 [+0.47, +0.82] in solve rate.'"""
+    """'The mean baseline is the big step: +0.63 [+0.40, +0.77] in solve rate.'"""
     c = compare(rows[2], rows[1])
     assert c.rate[1] > 0.2 and rows[2].k >= 18
     assert math.isfinite(rows[2].steps().median())
@@ -541,7 +541,7 @@ def test_claim_normalisation_shows_at_most_a_small_difference(rows):
 @pytest.mark.claims
 @pytest.mark.slow
 def test_claim_the_defaults_row(rows):
-    """Summary: 'the defaults reach 475 within 25 gradient steps on 25 of 30 seeds, in a median of 25.5k
+    """Summary: 'the defaults reach 475 within 25 gradient steps on 23 of 30 seeds, in a median of 25.5k
     environment steps' (any CPU: at least 18 of 30, median between 18k and 35k)."""
     defaults = rows[3]
     assert defaults.fields == {} and defaults.k >= 18
@@ -551,7 +551,7 @@ def test_claim_the_defaults_row(rows):
 @pytest.mark.claims
 @pytest.mark.slow
 def test_claim_sgd_instead_of_adam_solves_far_less(rows):
-    """'SGD at α = 0.3 instead of Adam: 2/30, difference −0.77 [−0.87, −0.54]' (any CPU: at most 6 of 30,
+    """'SGD at α = 0.3 instead of Adam: 1/30, difference −0.73 [−0.85, −0.51]' (any CPU: at most 6 of 30,
     the interval's upper end below −0.3)."""
     c = compare(rows[4], rows[3])
     assert c.rate[2] < -0.3 and rows[4].k <= 6
@@ -573,15 +573,13 @@ def test_claim_adam_steps_are_even_in_parameter_space_not_in_policy_space(rows):
 @pytest.mark.claims
 @pytest.mark.slow
 def test_claim_sgd_steps_span_orders_of_magnitude(rows):
-    """'SGD: ‖Δθ‖ over two orders of magnitude, up to about 3 (the smallest 5 % from batches with low returns,
-    median below 20), KL over five orders of magnitude, a large share of steps above 1 nat.'"""
+    """'SGD: ‖Δθ‖ over more than four orders of magnitude, up to about 3, KL over nine orders of magnitude
+    (any CPU: more than four), 47 % of steps above 1 nat (any CPU: more than a quarter).'"""
     sizes = rows[4].sizes
     (p5, _, p95), (k5, _, k95) = sizes.percentiles().values()
     assert p95 / p5 > 100 and p95 > 1.5
     assert k5 > 0 and math.log10(k95 / k5) > 4
     assert np.mean(sizes.kl > 1.0) > 0.25
-    tiny = sizes.param_step <= np.percentile(sizes.param_step, 5)
-    assert np.median(sizes.mean_return[tiny]) < 20
     adam = rows[3].sizes.percentiles()
     assert math.log10(k95 / k5) > math.log10(adam["kl"][2] / adam["kl"][0]) + 2
 
