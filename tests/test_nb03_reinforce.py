@@ -673,3 +673,19 @@ def test_solved_policies_keep_about_475_on_fresh_episodes(fresh_evaluation):
         assert np.median(mean) > 485
         assert np.all(mean + 3 * se >= 475)
     assert any((fresh < 475).any() for _, fresh in fresh_evaluation)
+
+
+def test_a_loop_that_fails_its_check_trains_briefly_and_says_why(capsys):
+    """The learner-trial finding: a loop without a stop rule kept the training cell busy for minutes. With its
+    checker, train_your_loop says why the loop fails and trains it for at most FAILING_ITERATIONS iterations."""
+    from pgcourse.lessons.nb03_reinforce.loop import FAILING_ITERATIONS
+
+    runs = train_your_loop(_loop("no_stop"), [0], TrainConfig(target_return=475, iterations=200),
+                           check=check_reinforce_loop)
+    out = capsys.readouterr().out
+    assert "fails its check (the stop rule:" in out and f"at most {FAILING_ITERATIONS} iterations" in out
+    assert len(runs.histories[0]) == FAILING_ITERATIONS
+    assert check_reinforce_loop(reference_reinforce, verbose=False).passed   # and a right loop is not capped:
+    right = train_your_loop(reference_reinforce, [1], TrainConfig(target_return=475, iterations=200),
+                            check=check_reinforce_loop)
+    assert "fails its check" not in capsys.readouterr().out and right.histories[0].solved

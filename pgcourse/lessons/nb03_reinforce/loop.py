@@ -28,7 +28,7 @@ from pgcourse.runs import batch_seed, make_optimizer, single_thread
 from pgcourse.seeds import train_seeds
 from pgcourse.weights import policy_weights
 
-__all__ = ["reference_reinforce", "initial_policy", "YourRuns", "NO_SIGNAL", "train_your_loop"]
+__all__ = ["reference_reinforce", "initial_policy", "YourRuns", "NO_SIGNAL", "FAILING_ITERATIONS", "train_your_loop"]
 
 
 def reference_reinforce(policy, optimizer, env, config, weights_fn, watch=None):
@@ -87,8 +87,12 @@ class YourRuns:
         same = sum(d is None for d in self.departures)
         lines = [f"your loop: {solved}/{len(self.seeds)} seeds reached the target; "
                  f"{same}/{len(self.seeds)} runs are pgcourse.train's run, batch for batch"]
-        lines += [f"  seed {s} leaves pgcourse.train's run at batch {d[0]}: {d[1]}"
-                  for s, d in zip(self.seeds, self.departures) if d is not None]
+        reasons: dict[str, list[str]] = {}
+        for s, d in zip(self.seeds, self.departures):
+            if d is not None:
+                reasons.setdefault(d[1], []).append(f"seed {s} at batch {d[0]}")
+        lines += [f"  {', '.join(where)} leave{'s' if len(where) == 1 else ''} pgcourse.train's run: {why}"
+                  for why, where in reasons.items()]
         return "\n".join(lines)
 
 
@@ -147,14 +151,28 @@ def _run(reinforce: Callable, config: TrainConfig) -> tuple[nn.Module, History]:
         env.close()
 
 
-def train_your_loop(reinforce: Callable, seeds, config: TrainConfig | None = None) -> YourRuns:
+FAILING_ITERATIONS = 40
+"""A loop that fails its check trains for at most this many iterations per seed (a loop without a stop rule
+would otherwise run all of config.iterations on 500-step episodes)."""
+
+
+def train_your_loop(reinforce: Callable, seeds, config: TrainConfig | None = None,
+                    check: Callable | None = None) -> YourRuns:
     """Train one policy per seed with the reader's ``reinforce`` (weights: policy_weights(batch, config)).
 
     config: the defaults with target_return 475 unless given. If the loop is not written yet
     (NotImplementedError), the same runs come from ``pgcourse.train`` instead, and a line says so.
+    check: the loop's checker (``check_reinforce_loop``), run quietly first; a loop that fails it trains anyway,
+    to show what the mistake does, for at most FAILING_ITERATIONS iterations, and one line says so.
     """
     config = TrainConfig(target_return=475, iterations=200) if config is None else config
     seeds = list(seeds)
+    if check is not None:
+        verdict = check(reinforce, verbose=False)
+        if not verdict.passed and "not implemented" not in verdict.message:
+            config = replace(config, iterations=min(config.iterations, FAILING_ITERATIONS))
+            print(f"your reinforce fails its check ({verdict.message}); these runs use it anyway, for at most "
+                  f"{config.iterations} iterations per seed")
     policies, histories, by = [], [], "yours"
     for seed in seeds:
         seeded = replace(config, seed=seed)
