@@ -328,20 +328,22 @@ def test_the_small_step_size_costs_plain_reinforce(reuse_runs):
 @pytest.mark.slow
 @pytest.mark.claims
 def test_thirty_seeds_do_not_resolve_the_other_comparisons(reuse_runs):
-    """Measured (native / default): K=4 at 0.01 − K=1 at 0.04 +37 [−28, 78] / +52 [−20, 98]; K=4 − K=1 at 0.04
-    −139 [−259, 55] / −105 [−213, 54]; K=4 at 0.04 − at 0.01 −176 [−279, 16] / −157 [−242, 8]."""
+    """Measured (native / default, engine before issue 22): K=4 at 0.01 − K=1 at 0.04 +37 [−28, 78] / +52 [−20, 98];
+    K=4 − K=1 at 0.04 −139 [−259, 55] / −105 [−213, 54]; K=4 at 0.04 − at 0.01 −176 [−279, 16] / −157 [−242, 8].
+    With the engine of issue 22 the default path gives K=4 − K=1 at 0.04 −158 [−244, −5]."""
     # "With four steps per batch that loss is no longer resolved: K=4 at 0.01 against the default (K=1 at 0.04) is
     # +37 [−28, 78], a difference that 30 seeds do not resolve in either direction." (Summary: "no resolved gap")
     d, lo, hi = _difference(reuse_runs, (4, 0.01), (1, DEFAULT_LR))
     assert lo < 0 < hi, (d, lo, hi)
-    # "At the default 0.04, 30 seeds resolve no effect of reuse on the median (−139 [−259, 55]: the interval
-    # contains 0)." (Summary: "resolve no effect of reuse on the median")
+    # "At the default 0.04, reuse lowers the median here by about 140 (−139 [−259, +55]), and whether 30 seeds resolve
+    # that depends on the draw: the interval's upper end lies near 0" (with the engine of issue 22 under
+    # ATEN_CPU_CAPABILITY=default: −158 [−244, −5]). Holds on every draw seen: a negative median, an upper end below 60.
     d, lo, hi = _difference(reuse_runs, (4, DEFAULT_LR), (1, DEFAULT_LR))
-    assert lo < 0 < hi, (d, lo, hi)
-    # "Not for the median: K=4 at 0.04 against K=4 at 0.01 is −176 [−279, 16], an interval that still contains 0,
-    # if only just."
+    assert d < 0 and lo < -100 and hi < 60, (d, lo, hi)
+    # "Not clearly for the median: K=4 at 0.04 against K=4 at 0.01 is −176 [−279, +16], an interval whose upper end
+    # lies near 0."
     d, lo, hi = _difference(reuse_runs, (4, DEFAULT_LR), (4, 0.01))
-    assert lo < 0 < hi < 60, (d, lo, hi)
+    assert d < 0 and lo < -100 and hi < 60, (d, lo, hi)
 
 
 @pytest.mark.slow
@@ -350,13 +352,16 @@ def test_reuse_at_the_default_step_spreads_the_seeds(reuse_runs):
     """Measured (native / default): IQR widths K=4 at 0.04 345 / 299, the largest of the others 114 / 139 (K=1 at
     0.04); difference of the IQR widths +231 [+78, +274] / +160 [20, 217]; K=4 at 0.04 solves 10 / 10 seeds and
     ends below 300 on 15 / 14."""
-    # "K=4's seeds spread more than K=1's at 0.04 (IQR 149–494, against 375–489), and the difference of the
-    # IQR widths against K=1, +231 [+78, +274], excludes 0: at this step size, reuse makes the outcome less
-    # predictable." (Summary: "the seeds' interquartile range is wider with K=4 (... +231 [+78, +274])")
+    # "K=4's seeds spread more than K=1's at 0.04 (IQR 149–494, against 375–489). ... So count instead: with K=4, 15
+    # of the 30 seeds end below 300; with K=1, 5 do (+0.33, Newcombe [+0.09, +0.53]; on other runs +0.37 and +0.43,
+    # with lower ends +0.13 and +0.18)." The bootstrap interval of the IQR-width difference is not asserted: its lower
+    # end fell to −55 on the default float path with the engine of issue 22 (issue 24, item 21).
     width = {key: _iqr(final_returns(hs)) for key, hs in reuse_runs.items()}
     others = max(w for key, w in width.items() if key != (4, DEFAULT_LR))
-    d, lo, hi = _difference(reuse_runs, (4, DEFAULT_LR), (1, DEFAULT_LR), stat=_iqr)
-    assert width[4, DEFAULT_LR] > 1.5 * others and lo > 0, (width, d, lo, hi)
+    assert width[4, DEFAULT_LR] > 1.5 * others, width
+    below = {key: int((final_returns(reuse_runs[key]) < 300).sum()) for key in ((4, DEFAULT_LR), (1, DEFAULT_LR))}
+    lo, hi = newcombe_interval(below[4, DEFAULT_LR], 30, below[1, DEFAULT_LR], 30)
+    assert lo > 0, (below, lo, hi)
     # "In the left panel, K=4's thin lines show seeds that solve (10 of the 30) next to seeds that end below 300
     # (15 of the 30)."
     f, solved = final_returns(reuse_runs[4, DEFAULT_LR]), sum(h.solved for h in reuse_runs[4, DEFAULT_LR])
