@@ -372,7 +372,7 @@ def pendulum(request):
     rets = seed_curves(histories, "mean_return")
     sigma = np.exp(seed_curves(histories, "entropy") - 0.5 * np.log(2 * np.pi * np.e))
     evals = [sample_batch("Pendulum-v1", policy, n_traj=32, seed=10_000 + s) for s, policy in zip(seeds, policies)]
-    return dict(rets=rets, sigma=sigma, evals=evals, final=np.array([b.returns().mean().item() for b in evals]),
+    return dict(seeds=list(seeds), rets=rets, sigma=sigma, evals=evals, final=np.array([b.returns().mean().item() for b in evals]),
                 beyond=np.array([mean_beyond(p, b) for p, b in zip(policies, evals)]),
                 upright=np.array([held_upright(b).float().mean().item() for b in evals]))
 
@@ -387,14 +387,20 @@ def _iqr(x):
 def test_claim_pendulum_return_rises_over_10_seeds(pendulum):
     """From about −1200 (about what zero torque scores, −1220) by a median of several hundred (its 95 % interval
     well above 0), by more than 200 on every seed; the band widens; still climbing: from batches 91–100 to
-    141–150 the median seed gains (interval above 0), and nearly every seed (≥ 8 of 10) gains."""
+    141–150 the median seed gains, and most seeds (≥ 7 of 10) gain; on the notebook's seeds the interval of that
+    median lies above 0."""
     rets = pendulum["rets"]
     first, middle, last = rets[:, :10].mean(1), rets[:, 90:100].mean(1), rets[:, -10:].mean(1)
     assert -1250 < np.median(first) < -1150 and abs(np.median(first) - (-1220)) < 60
     gain = last - first
     assert 400 < np.median(gain) < 800 and bootstrap_interval(gain)[0] > 250 and gain.min() > 200
     assert _iqr(last) > 2 * _iqr(first)
-    assert bootstrap_interval(last - middle)[0] > 0 and (last > middle).sum() >= 8
+    # "most seeds gain (on these seeds the interval of that median lies above 0 ...; on ten other seeds 7 or 8 of 10
+    # gain and the interval reaches just below 0)": seeds 10–19 with the engine of issue 22 gave a median gain of
+    # +171 [−43, +240] natively and +106 [−0.3, +288] under ATEN_CPU_CAPABILITY=default, 7 and 8 of 10 gaining.
+    assert np.median(last - middle) > 0 and (last > middle).sum() >= 7
+    if pendulum["seeds"] == list(range(10)):
+        assert bootstrap_interval(last - middle)[0] > 0
 
 
 @pytest.mark.slow
