@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,6 +100,34 @@ def wait_idle(page, timeout_s: float = 240):
                 return
         page.wait_for_timeout(250)
     raise TimeoutError("cells still running")
+
+
+def _kernels(base: str, token: str) -> list[dict]:
+    with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_kernels_idle(base: str, token: str, timeout_s: float = 240) -> None:
+    """Wait until every kernel of the lab reports idle twice in a row, half a second apart.
+
+    A widget's button runs in the kernel without a cell prompt showing '*', and JupyterLab renders only the
+    cells near the viewport, so the prompts alone can say idle while a kernel still computes.
+    """
+    deadline = time.time() + timeout_s
+    idle_polls = 0
+    while time.time() < deadline:
+        idle_polls = idle_polls + 1 if all(k["execution_state"] == "idle" for k in _kernels(base, token)) else 0
+        if idle_polls == 2:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"kernels still busy after {timeout_s:.0f} s: {_kernels(base, token)}")
+
+
+def shutdown_kernels(base: str, token: str) -> None:
+    """Stop every kernel of the lab, so one test's kernel does not take the next test's CPU."""
+    for kernel in _kernels(base, token):
+        request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
 
 
 def panel_locator(page, slider_label: str):

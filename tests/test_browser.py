@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from browser import CHROMIUM, ROOT, chromium_page, move_slider_and_run, run_all_cells, running_lab, wait_idle
+from browser import (CHROMIUM, ROOT, chromium_page, move_slider_and_run, run_all_cells, running_lab, shutdown_kernels,
+                     wait_idle, wait_kernels_idle)
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = ROOT / "notebooks"
@@ -32,6 +33,19 @@ def lab(tmp_path_factory):
     log = tmp_path_factory.mktemp("lab") / "lab.log"
     with running_lab(log, folder) as (base, token):
         yield base, token, tmp_path_factory.mktemp("browser")
+
+
+@pytest.fixture(autouse=True)
+def _own_kernels(lab):
+    """Each test starts with no kernel running and leaves none behind (two cores are shared with the lab).
+
+    Each test also opens its notebook in a workspace of its own (lab/workspaces/<name>/...?reset): the lab's
+    default workspace remembers the tabs an earlier test opened, and a panel in a hidden tab is never visible.
+    """
+    base, token, _ = lab
+    shutdown_kernels(base, token)
+    yield
+    shutdown_kernels(base, token)
 
 
 def _outside_requests(page, base):
@@ -60,12 +74,14 @@ def test_notebook_09_batch_size_slider_and_train_redraw_the_learning_curve(lab):
     base, token, out = lab
     with chromium_page(out / "profile-09") as page:
         outside = _outside_requests(page, base)
-        page.goto(f"{base}/lab/tree/09_implementing_policy_gradients.ipynb?token={token}")
+        page.goto(f"{base}/lab/workspaces/t09/tree/09_implementing_policy_gradients.ipynb?reset&token={token}")
         page.wait_for_selector(".jp-Notebook:visible", timeout=60_000)
         page.wait_for_timeout(2_000)
         run_all_cells(page)
+        wait_kernels_idle(base, token)
         before, after, readout = move_slider_and_run(page, "batch size N", button="Train")
         wait_idle(page)
+        wait_kernels_idle(base, token)
         page.screenshot(path=str(out / "nb09_after_train.png"), full_page=False)
         assert before and after and after != before, "the learning-curve image changed after Train"
         assert readout != "8", "the batch-size slider moved off its default"
@@ -77,10 +93,11 @@ def test_notebook_09_batch_size_slider_and_train_redraw_the_learning_curve(lab):
 def test_notebook_01_n_slider_redraws(lab):
     base, token, out = lab
     with chromium_page(out / "profile-01") as page:
-        page.goto(f"{base}/lab/tree/01_estimating_J.ipynb?token={token}")
+        page.goto(f"{base}/lab/workspaces/t01/tree/01_estimating_J.ipynb?reset&token={token}")
         page.wait_for_selector(".jp-Notebook:visible", timeout=60_000)
         page.wait_for_timeout(2_000)
         run_all_cells(page)
+        wait_kernels_idle(base, token)
         before, after, _ = move_slider_and_run(page, "batch size N")
         page.screenshot(path=str(out / "nb01_after_slider.png"))
         assert before and after and after != before
