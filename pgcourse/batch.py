@@ -156,24 +156,22 @@ def rollout(env: gym.vector.VectorEnv, act, seeds, block: int, max_steps: int | 
     all_blocks = np.arange(n_blocks)
     act_zeros = None
     while alive.any() and (max_steps is None or len(rew_l) < max_steps):
-        obs = torch.as_tensor(np.asarray(obs_np))
+        obs_np = np.asarray(obs_np)
+        obs_k = torch.from_numpy(obs_np.reshape(n_blocks, block, *obs_np.shape[1:]))  # (blocks, N, *obs_shape)
         running = alive.reshape(n_blocks, block).any(1)
         blocks = all_blocks if running.all() else all_blocks[running]
-        obs_k = obs.reshape(n_blocks, block, *obs.shape[1:])
-        a_k = act(obs_k if len(blocks) == n_blocks else obs_k[torch.from_numpy(blocks)], blocks)
-        if len(blocks) == n_blocks:
-            a = a_k.reshape(n, *a_k.shape[2:])
-        else:  # blocks whose episodes have all ended get a placeholder action (masked, never counted)
+        a_k = act(obs_k if len(blocks) == n_blocks else obs_k[torch.from_numpy(blocks)], blocks).numpy()
+        if len(blocks) < n_blocks:  # blocks whose episodes have all ended get a placeholder action (masked)
             if act_zeros is None:
-                act_zeros = torch.zeros((n_blocks, *a_k.shape[1:]), dtype=a_k.dtype)
-            full = act_zeros.clone()
-            full[torch.from_numpy(blocks)] = a_k
-            a = full.reshape(n, *a_k.shape[2:])
-        act_np = a.numpy()
+                act_zeros = np.zeros((n_blocks, *a_k.shape[1:]), dtype=a_k.dtype)
+            full = act_zeros.copy()
+            full[blocks] = a_k
+            a_k = full
+        act_np = a_k.reshape(n, *a_k.shape[2:])
         obs_np, rew_np, term_np, trunc_np, _ = env.step(act_np if low is None else np.clip(act_np, low, high))
         term_np, trunc_np = np.asarray(term_np, dtype=bool), np.asarray(trunc_np, dtype=bool)
-        obs_l.append(obs)
-        act_l.append(a)
+        obs_l.append(obs_k)
+        act_l.append(act_np)
         rew_l.append(np.asarray(rew_np, dtype=np.float32) * alive)
         mask_l.append(alive.copy())
         terminated |= alive & term_np
@@ -181,8 +179,8 @@ def rollout(env: gym.vector.VectorEnv, act, seeds, block: int, max_steps: int | 
         alive &= ~(term_np | trunc_np)
     truncated |= alive  # cut off by max_steps
     mask = torch.from_numpy(np.stack(mask_l, 1))
-    obs = torch.stack(obs_l, 1)
-    act_t = torch.stack(act_l, 1)
+    obs = torch.stack(obs_l, 2).reshape(n, len(obs_l), *obs_l[0].shape[2:])
+    act_t = torch.from_numpy(np.stack(act_l, 1))
     # zero the padding so that nothing after an episode's end leaks into sums
     pad = ~mask
     obs = obs.masked_fill(pad.view(*pad.shape, *([1] * (obs.dim() - 2))), 0)

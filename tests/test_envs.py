@@ -93,3 +93,28 @@ def test_block_seeds_must_divide_the_envs():
     with pytest.raises(ValueError, match="blocks"):
         reset_blocks(env, [1, 2, 3, 4], 2)
     env.close()
+
+
+@pytest.mark.parametrize("integrator", ["euler", "semi-implicit euler"])
+def test_cartpole_vector_env_steps_exactly_as_gymnasiums(integrator):
+    """CourseCartPoleVectorEnv.step is gymnasium's CartPoleVectorEnv.step with less overhead: the same
+    observations, rewards, flags and states, bit for bit, through episodes ending and autoresets."""
+    from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+
+    n = 12
+    ours, theirs = CourseCartPoleVectorEnv(num_envs=n), CartPoleVectorEnv(num_envs=n)
+    ours.kinematics_integrator = theirs.kinematics_integrator = integrator
+    for env in (ours, theirs):
+        env.reset(seed=5)
+    rng = np.random.default_rng(0)
+    ended = 0
+    for t in range(700):   # long enough for episodes to end by falling and by the 500-step limit
+        act = rng.integers(0, 2, size=n) if t % 3 else np.ones(n, dtype=np.int64)
+        a, b = ours.step(act), theirs.step(act.copy())
+        for mine, gym_value in zip(a[:4], b[:4]):
+            assert mine.dtype == gym_value.dtype and np.array_equal(mine, gym_value)
+        assert np.array_equal(ours.state, theirs.state) and np.array_equal(ours.steps, theirs.steps)
+        ended += int(a[2].sum() + a[3].sum())
+    assert ended > n
+    with pytest.raises(AssertionError, match="invalid"):
+        ours.step(np.full(n, 2))

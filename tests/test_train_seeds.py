@@ -324,6 +324,12 @@ def test_stacked_uniform_gives_each_streams_per_call_draws():
         got = stacked.rand() if t % 2 else stacked.rand(torch.tensor([0, 1, 2]))
         assert torch.equal(got, want)
 
+    floor = StackedUniform([torch.Generator().manual_seed(s) for s in (1, 2)], (8, 2), chunk=5, low=0.5)
+    alone = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    for t in range(7):   # low= clamps the draws from below, as the Gumbel-max sampler clamps them at 1e-12
+        want = torch.stack([torch.rand((8, 2), generator=g) for g in alone])
+        assert torch.equal(floor.rand(), want.clamp(0.5, 1.0)) and (want < 0.5).any()
+
 
 def test_cartpole_action_check_is_the_same_check():
     from pgcourse import make_vector_env

@@ -126,7 +126,7 @@ def _sample(envs_cache: dict, config: TrainConfig, policy: PolicyStack, active: 
     generators = [torch.Generator().manual_seed(s) for s in batch_seeds]
     views = {}  # the copies of the blocks still running, made once per set of blocks
     if policy.discrete:  # the same uniforms as one torch.rand((N, A)) call per step, fetched 64 steps at a time
-        uniforms = StackedUniform(generators, (config.n_traj, envs.single_action_space.n))
+        uniforms = StackedUniform(generators, (config.n_traj, envs.single_action_space.n), low=1e-12)
 
         def act(obs, blocks):
             key = tuple(blocks.tolist())
@@ -134,7 +134,7 @@ def _sample(envs_cache: dict, config: TrainConfig, policy: PolicyStack, active: 
                 views[key] = (policy.detached(torch.tensor([active[b] for b in key])), torch.as_tensor(blocks))
             view, index = views[key]
             u = uniforms.rand()
-            return view.sample_with(obs, u if len(key) == len(active) else u[index])
+            return view.sample_with(obs, u if len(key) == len(active) else u[index], clamped=True)
     else:
         def act(obs, blocks):
             key = tuple(blocks.tolist())

@@ -72,15 +72,29 @@ class ParamStack:
         elementwise. With one copy it is exactly ``net`` (``F.linear``, as nn.Linear computes it).
         """
         k, *middle, _ = x.shape
-        h = x.reshape(k, -1, x.shape[-1])
+        h = x if x.dim() == 3 else x.reshape(k, -1, x.shape[-1])
         for layer in self.layers(prefix, net) if layers is None else layers:
             if not isinstance(layer, tuple):
                 h = layer(h)
             elif k == 1:
                 h = nn.functional.linear(h[0], layer[0][0], layer[1][0])[None]
+            elif len(layer) == 4:  # prepared by ``prepare``: the same views, made once
+                h = torch.baddbmm(layer[2], h, layer[3])
             else:
                 h = torch.baddbmm(layer[1][:, None, :], h, layer[0].transpose(1, 2))
-        return h.reshape(k, *middle, h.shape[-1])
+        return h if len(middle) == 1 else h.reshape(k, *middle, h.shape[-1])
+
+    @staticmethod
+    def prepare(layers: list) -> list:
+        """``layers`` with the views ``mlp`` takes of each Linear (b_k as a row, W_kᵀ) made once, for a rollout
+        that applies the same parameters at every step; the products are the same."""
+        prepared = []
+        for layer in layers:
+            if isinstance(layer, tuple) and layer[0].shape[0] > 1:
+                w, b = layer
+                layer = (w, b, b[:, None, :], w.transpose(1, 2))
+            prepared.append(layer)
+        return prepared
 
     def copy(self, k: int) -> "ParamStack":
         """Copy k alone, as a stack of one whose parameters are views of row k (gradients flow back into
@@ -116,7 +130,7 @@ class PolicyStack(ParamStack):
 
     def detached(self, index: Tensor) -> "PolicyStack":
         view = super().detached(index)
-        view._layers = view.layers(*view._prefix_net())
+        view._layers = view.prepare(view.layers(*view._prefix_net()))
         return view
 
     def _net(self, obs: Tensor) -> Tensor:
@@ -161,10 +175,12 @@ class PolicyStack(ParamStack):
             ent = self._entropy(out.detach())
         return self._log_prob(out, act), ent
 
-    def sample_with(self, obs: Tensor, uniforms: Tensor) -> Tensor:
-        """a ~ π_{θ_k}(·|s) by the Gumbel-max trick from given uniforms (K, ..., n_actions) (Categorical only)."""
+    def sample_with(self, obs: Tensor, uniforms: Tensor, clamped: bool = False) -> Tensor:
+        """a ~ π_{θ_k}(·|s) by the Gumbel-max trick from given uniforms (K, ..., n_actions) (Categorical only).
+
+        clamped: the uniforms already lie in [1e-12, 1] (``StackedUniform(..., low=1e-12)``)."""
         out = self._net(obs)
-        return (out - torch.log(-torch.log(uniforms.clamp(1e-12, 1.0)))).argmax(-1)
+        return (out - torch.log(-torch.log(uniforms if clamped else uniforms.clamp(1e-12, 1.0)))).argmax(-1)
 
     def sample(self, obs: Tensor, generators) -> Tensor:
         """a ~ π_{θ_k}(·|s) for each copy k, drawing copy k's noise from generators[k].
@@ -217,16 +233,20 @@ class StackedUniform:
     finished their episodes and never need their draws).
     """
 
-    def __init__(self, generators, shape, chunk: int = 64):
-        self.generators, self.shape, self.chunk = list(generators), tuple(shape), int(chunk)
+    def __init__(self, generators, shape, chunk: int = 64, low: float | None = None):
+        self.generators, self.shape, self.chunk, self.low = list(generators), tuple(shape), int(chunk), low
         self.buffer, self.t = None, 0
 
     def rand(self, blocks=None) -> Tensor:
+        """Draw t of each stream (K, *shape), or of the streams ``blocks``; clamped below at ``low`` if given."""
         i = self.t % self.chunk
         if i == 0:
-            self.buffer = torch.stack([torch.rand((self.chunk, *self.shape), generator=g) for g in self.generators])
+            buffer = torch.stack([torch.rand((self.chunk, *self.shape), generator=g) for g in self.generators])
+            if self.low is not None:
+                buffer.clamp_(self.low, 1.0)
+            self.buffer = buffer.unbind(1)  # the chunk's steps, each the view buffer[:, i]
         self.t += 1
-        out = self.buffer[:, i]
+        out = self.buffer[i]
         return out if blocks is None else out[blocks]
 
 
