@@ -1,5 +1,6 @@
 """The checker machinery: passes the reference, fails wrong code and stubs with the first mismatch."""
 
+import pytest
 import torch
 
 from pgcourse.ui.checks import check_function, first_mismatch
@@ -101,3 +102,54 @@ def test_an_answer_that_corrupts_its_input_fails():
         return rew
 
     assert not check_function("reward_to_go_loop", zeroes, _rtg_reference, RTG_CASES, verbose=False).passed
+
+
+@pytest.mark.parametrize("module, name, check", [
+    ("pgcourse.lessons.nb04_continuous_actions.measure", "gaussian_score_mu",
+     "pgcourse.lessons.nb04_continuous_actions.checks:check_gaussian_score_mu"),
+    ("pgcourse.lessons.nb06_causality_reward_to_go.measure", "past_rewards",
+     "pgcourse.lessons.nb06_causality_reward_to_go.checks:check_past_rewards"),
+    ("pgcourse.baselines", "time_mean_baseline", "pgcourse.lessons.nb07_baselines.checks:check_time_mean_baseline"),
+])
+def test_a_checker_never_passes_the_library_function_its_exercise_is_named_after(module, name, check, capsys):
+    """Notebooks 04, 06 and 07 import a function of the exercise's name; before the reader's cell has run, the
+    checker is handed pgcourse's own function. It fails in one line that says to run the exercise cell."""
+    import importlib
+    library = getattr(importlib.import_module(module), name)
+    check_module, check_name = check.split(":")
+    result = getattr(importlib.import_module(check_module), check_name)(library)
+    line = capsys.readouterr().out.strip()
+    assert not result.passed and "run your exercise cell above" in result.message
+    assert line.count("\n") == 0 and name in line
+    def yours(*args, **kwargs):   # the same computation, defined by the reader: judged on its values
+        return library(*args, **kwargs)
+    yours.__name__ = name
+    yours.__module__ = "__main__"
+    assert getattr(importlib.import_module(check_module), check_name)(yours).passed
+
+
+def test_check_loss_judges_a_right_loss_that_writes_into_its_inputs():
+    """A right pseudo-loss that zeroes the padding of its inputs in place passes, in both of check_loss's
+    phases (the value, and the gradient into logp); one that writes into the weights it detaches still fails
+    for the gradient it sends nowhere else."""
+    from pgcourse.estimators import pg_pseudo_loss
+    from pgcourse.ui.checks import check_loss
+
+    g = torch.Generator().manual_seed(0)
+    logp, weights = -torch.rand(3, 4, generator=g), torch.randn(3, 4, generator=g)
+    mask = torch.tensor([[True] * 4, [True, True, False, False], [True, False, False, False]])
+    cases = [((logp, weights, mask), {})]
+    original = weights.clone()
+
+    def in_place(logp, weights, mask):
+        weights.mul_(mask)            # writes into its input
+        return -(logp * mask * weights.detach()).sum() / logp.shape[0]
+
+    def forgets_detach(logp, weights, mask):
+        weights.mul_(mask)
+        return -(logp * mask * weights).sum() / logp.shape[0]
+
+    assert check_loss("pseudo_loss", in_place, pg_pseudo_loss, cases, verbose=False).passed
+    result = check_loss("pseudo_loss", forgets_detach, pg_pseudo_loss, cases, verbose=False)
+    assert not result.passed and "weights.detach()" in result.message
+    assert torch.equal(weights, original)   # the case itself is untouched

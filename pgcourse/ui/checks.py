@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 __all__ = ["CheckResult", "first_mismatch", "check_function", "report", "check_loss", "call_reader",
-           "check_number_prediction"]
+           "check_number_prediction", "not_yours", "on_copies"]
 
 
 @dataclass
@@ -78,6 +78,28 @@ def _copied(value):
     return value
 
 
+def on_copies(fn: Callable) -> Callable:
+    """fn called on copies of its tensor arguments (``clone`` keeps autograd's graph), so that a function that
+    writes into its inputs (a correct in-place reward-to-go, say) cannot change its caller's tensors."""
+    def copying(*args, **kwargs):
+        return fn(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args),
+                  **{k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
+    return copying
+
+
+def not_yours(name: str, fn: Callable) -> CheckResult | None:
+    """A failing result when ``fn`` is pgcourse's own function of the exercise's name, else None.
+
+    A notebook's setup cell imports some functions whose names its exercises reuse; until the reader's
+    cell has run without an error, the name still refers to the library's function, which must not pass.
+    """
+    module = getattr(fn, "__module__", None) or ""
+    if getattr(fn, "__name__", None) == name and module.split(".")[0] == "pgcourse":
+        return CheckResult(name, False, f"{name} is still pgcourse's own ({module}.{name}), not yours: run your "
+                                        "exercise cell above (without an error), then this check")
+    return None
+
+
 def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
                    atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True) -> CheckResult:
     """Compare fn(*args, **kwargs) with reference(*args, **kwargs) on every case; report the first failure.
@@ -87,8 +109,8 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
     change what the reference is given.
     """
     cases = list(cases)
-    result = None
-    for k, (args, kwargs) in enumerate(cases, start=1):
+    result = not_yours(name, fn)
+    for k, (args, kwargs) in enumerate(cases if result is None else [], start=1):
         call = f"{name}({_describe(args, kwargs)})"
         try:
             got = fn(*_copied(args), **_copied(kwargs))
@@ -124,6 +146,9 @@ def call_reader(name: str, fn: Callable, *args, stub: str = "not implemented yet
     ``stub`` is the message for NotImplementedError (the student edition's stub); any other
     exception is reported with its type and message, never raised into the notebook.
     """
+    library = not_yours(name, fn)
+    if library is not None:
+        return None, library
     try:
         return fn(*args), None
     except NotImplementedError:
@@ -169,7 +194,7 @@ def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tup
     for k, ((logp, weights, *rest), kwargs) in enumerate(cases, start=1):
         logp, weights = logp.clone().requires_grad_(True), weights.clone().requires_grad_(True)
         try:
-            loss = fn(logp, weights, *rest, **kwargs)
+            loss = on_copies(fn)(logp, weights, *rest, **kwargs)
             grad_logp, grad_w = torch.autograd.grad(loss, (logp, weights), allow_unused=True)
         except Exception as err:  # e.g. the loss was computed outside autograd (.item(), .detach() on logp)
             return report(CheckResult(name, False, f"case {k}: could not differentiate the loss with respect to "

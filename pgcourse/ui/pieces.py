@@ -59,6 +59,7 @@ from pgcourse.history import History
 from pgcourse.returns import reward_to_go
 from pgcourse.seeds import train_seeds
 from pgcourse.stats import bootstrap_interval, final_returns, median_iqr
+from pgcourse.ui.checks import on_copies
 from pgcourse.weights import PieceWeights
 
 __all__ = ["PIECES", "PieceRun", "train_with_pieces", "same_run", "same_episodes", "piece_name"]
@@ -84,13 +85,6 @@ def piece_name(fn: Callable) -> str:
     while isinstance(fn, functools.partial):
         fn = fn.func
     return getattr(fn, "__name__", type(fn).__name__)
-
-
-def _copying(fn: Callable) -> Callable:
-    """piece(*args) = fn(*copies of args): fn called on copies of its tensor arguments (clone keeps autograd's graph for logp)."""
-    def piece(*args):
-        return fn(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-    return piece
 
 
 def _run_check(check: Callable, fn: Callable):
@@ -325,7 +319,7 @@ def train_with_pieces(config: TrainConfig, seeds, *, rtg_fn: Callable | None = N
             if not result:
                 notes.append(f"your {name} fails its check: {result.message}; this run uses it anyway — watch "
                              "what it does to learning")
-        pieces[keyword] = _copying(fn)
+        pieces[keyword] = on_copies(fn)
     if verbose:
         for note in notes:
             print(note)

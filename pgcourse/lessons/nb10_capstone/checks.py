@@ -143,19 +143,11 @@ def _piece_cases():
     return cases
 
 
-def _on_copies(fn):
-    """fn called on clones of its tensor arguments, so that a piece that writes into them cannot change the
-    reference's inputs (autograd's graph is kept: clone is differentiable)."""
-    def piece(*args, **kwargs):
-        return fn(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args), **kwargs)
-    return piece
-
-
 def check_my_reward_to_go(fn, verbose: bool = True) -> CheckResult:
     """fn(rew, mask, gamma) = Q̂_{i,t} = Σ_{t'≥t} γ^{t'−t} r_{i,t'} on the real steps, 0 on the padding
     (pgcourse.returns.reward_to_go), for γ = 1, 0.9 and 0.5 on ragged batches with junk in the padding."""
     cases = [((rew.clone(), mask.clone(), gamma), {}) for rew, mask in _piece_cases() for gamma in (1.0, 0.9, 0.5)]
-    return check_function("my_reward_to_go", _on_copies(fn), reward_to_go, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
+    return check_function("my_reward_to_go", fn, reward_to_go, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
 
 
 def check_my_mean_baseline(fn, verbose: bool = True) -> CheckResult:
@@ -164,7 +156,7 @@ def check_my_mean_baseline(fn, verbose: bool = True) -> CheckResult:
     cases = [((reward_to_go(rew, mask, 0.9), mask.clone()), {}) for rew, mask in _piece_cases()]
     for (rtg, mask), _ in cases:
         rtg[~mask] = 7.0                      # junk on the padding, to be ignored
-    return check_function("my_mean_baseline", _on_copies(fn), time_mean_baseline, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
+    return check_function("my_mean_baseline", fn, time_mean_baseline, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
 
 
 def check_my_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
@@ -175,7 +167,7 @@ def check_my_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
     for rew, mask in _piece_cases():
         logp = -torch.rand(rew.shape, generator=gen) * 2
         cases.append(((logp, torch.randn(rew.shape, generator=gen), mask.clone()), {}))
-    return check_loss("my_pseudo_loss", _on_copies(fn), pg_pseudo_loss, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
+    return check_loss("my_pseudo_loss", fn, pg_pseudo_loss, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
 
 
 PIECE_CHECKS = {"rtg_fn": check_my_reward_to_go, "baseline_fn": check_my_mean_baseline, "loss_fn": check_my_pseudo_loss}
