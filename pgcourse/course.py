@@ -2,7 +2,7 @@
 
 * ``make_student(src, dst)``: every ``### BEGIN SOLUTION … ### END SOLUTION`` region becomes
   ``raise NotImplementedError()`` (nbgrader's markers and stub), and the exercise cells lose
-  their outputs, so no solution or PASS line leaks.
+  their outputs, so no solution or PASS line leaks; the test harness's ``# NBVAL_…`` lines go.
 * ``build_site(src, dst)``: one HTML page per notebook from its stored outputs (nbconvert, no
   execution, no network), MathJax served from the site itself, and an index with the table of
   contents.
@@ -27,6 +27,8 @@ __all__ = ["STUB", "notebooks", "strip_solutions", "exercise_lines", "student_no
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+NBVAL_MARKER = re.compile(r"^[ \t]*# NBVAL_[A-Z_]+[ \t]*(?:\n|$)", re.M)
+"""A line that only holds an nbval marker (``# NBVAL_CHECK_OUTPUT``): the student edition drops it."""
 
 
 def notebooks(src) -> list[Path]:
@@ -111,6 +113,7 @@ def student_notebook(nb, name: str = "notebook"):
             if BEGIN in (cell.source or "") or END in (cell.source or ""):
                 raise ValueError(f"{where} ({cell.cell_type}): solution markers belong in code cells only")
             continue
+        cell.source = NBVAL_MARKER.sub("", cell.source)  # the test harness's markers are not the learner's
         has_solution = BEGIN in cell.source or END in cell.source
         uses_solved = any(re.search(rf"\b{re.escape(n)}\b", cell.source) for n in solved)
         if has_solution:

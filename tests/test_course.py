@@ -95,6 +95,8 @@ def test_make_student_writes_every_notebook_without_solutions(tmp_path):
         assert text.count("raise NotImplementedError()") >= _regions(original)
         outputs = "".join(_text(o) for c in student.cells if c.cell_type == "code" for o in c.outputs)
         assert "PASS" not in outputs, f"{path.name}: a checker's PASS leaked into the student edition"
+        assert "NBVAL" not in text, f"{path.name}: the test harness's markers are in the student edition"
+    assert sum(nb.count("# NBVAL_CHECK_OUTPUT") for nb in map(lambda p: p.read_text(), notebooks(NOTEBOOKS))) > 0
 
 
 def _text(output) -> str:
