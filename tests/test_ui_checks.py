@@ -153,3 +153,23 @@ def test_check_loss_judges_a_right_loss_that_writes_into_its_inputs():
     result = check_loss("pseudo_loss", forgets_detach, pg_pseudo_loss, cases, verbose=False)
     assert not result.passed and "weights.detach()" in result.message
     assert torch.equal(weights, original)   # the case itself is untouched
+
+
+def test_a_failure_keeps_its_case_to_rerun_and_prints_big_tensors_as_shapes():
+    """issue 23: 'tensor(3, 5)' read like a value, and the failing case could not be called again."""
+    big = torch.arange(15.0).reshape(3, 5)
+    cases = [((torch.tensor([1.0, 2.0]),), {}), ((big,), {"scale": 2.0})]
+
+    def wrong(x, scale=1.0):   # right on the first case, wrong where the scale matters
+        return x * 2.0 if scale == 1.0 else x + scale
+
+    result = check_function("doubled", wrong, lambda x, scale=1.0: x * 2.0 * scale, cases, verbose=False)
+    assert not result.passed and "case 2" in result.message
+    assert "<tensor of shape (3, 5)>" in result.message and "tensor(3, 5)" not in result.message
+    assert "r.rerun(your_function)" in result.message
+    args, kwargs = result.case
+    assert torch.equal(args[0], big) and kwargs == {"scale": 2.0} and args[0] is not big
+    assert torch.equal(result.rerun(wrong), big + 2.0)
+    with pytest.raises(ValueError, match="no failing case"):
+        check_function("doubled", lambda x, scale=1.0: x * 2.0 * scale, lambda x, scale=1.0: x * 2.0 * scale,
+                       cases, verbose=False).rerun(wrong)

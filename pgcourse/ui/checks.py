@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -21,9 +21,20 @@ __all__ = ["CheckResult", "first_mismatch", "check_function", "report", "check_l
 
 @dataclass
 class CheckResult:
+    """A checker's verdict. ``case``: the failing case's (args, kwargs), kept so the reader can call their
+    function on it again (``result.rerun(fn)``); None when the check passed or had no such case."""
+
     name: str
     passed: bool
     message: str
+    case: tuple | None = field(default=None, repr=False)
+
+    def rerun(self, fn: Callable):
+        """fn on (a copy of) the failing case: what the checker saw, to inspect or print."""
+        if self.case is None:
+            raise ValueError(f"{self.name}: no failing case is kept (the check {'passed' if self.passed else 'had none'})")
+        args, kwargs = self.case
+        return fn(*_copied(args), **_copied(kwargs))
 
     def __bool__(self) -> bool:
         return self.passed
@@ -33,6 +44,9 @@ class CheckResult:
 
     def _ipython_display_(self):
         """The checker has printed its line already; show nothing more as the cell's result."""
+
+
+KEPT = " (to call your function on this case again: r = this check's line, then r.rerun(your_function))"
 
 
 def _as_array(x):
@@ -57,7 +71,7 @@ def first_mismatch(got, expected, atol: float = 1e-5, rtol: float = 1e-5) -> str
 def _describe(args, kwargs) -> str:
     def short(v):
         if isinstance(v, torch.Tensor):
-            return f"tensor{tuple(v.shape)}" if v.numel() > 6 else f"tensor({v.tolist()})"
+            return f"<tensor of shape {tuple(v.shape)}>" if v.numel() > 6 else f"tensor({v.tolist()})"
         return repr(v)
 
     parts = [short(a) for a in args] + [f"{k}={short(v)}" for k, v in kwargs.items()]
@@ -118,7 +132,8 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
             result = CheckResult(name, False, f"not implemented yet (case {k}: {call} raised NotImplementedError)")
             break
         except Exception as err:  # the reader's code may fail in any way; report it, don't crash
-            result = CheckResult(name, False, f"case {k}: {call} raised {type(err).__name__}: {err}")
+            result = CheckResult(name, False, f"case {k}: {call} raised {type(err).__name__}: {err}{KEPT}",
+                                 (_copied(args), _copied(kwargs)))
             break
         expected = reference(*_copied(args), **_copied(kwargs))
         try:
@@ -126,7 +141,8 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
         except (TypeError, ValueError) as err:
             mismatch = f"a value that cannot be compared with a number array ({err})"
         if mismatch is not None:
-            result = CheckResult(name, False, f"case {k}: {call} returned {mismatch}")
+            result = CheckResult(name, False, f"case {k}: {call} returned {mismatch}{KEPT}",
+                                 (_copied(args), _copied(kwargs)))
             break
     if result is None:
         result = CheckResult(name, True, f"all {len(cases)} cases match the reference")
