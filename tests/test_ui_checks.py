@@ -173,3 +173,28 @@ def test_a_failure_keeps_its_case_to_rerun_and_prints_big_tensors_as_shapes():
     with pytest.raises(ValueError, match="no failing case"):
         check_function("doubled", lambda x, scale=1.0: x * 2.0 * scale, lambda x, scale=1.0: x * 2.0 * scale,
                        cases, verbose=False).rerun(wrong)
+
+
+PREDICTIONS = [
+    ("pgcourse.lessons.nb01_estimating_j.checks:check_fair_corridor_prediction", lambda: 0.123456),
+    ("pgcourse.lessons.nb02_log_derivative_trick.checks:check_length_change", lambda c: 7),
+    ("pgcourse.lessons.nb03_reinforce.checks:check_leave_one_out_factor", lambda n: 0.123456),
+    ("pgcourse.lessons.nb04_continuous_actions.checks:check_sigma_direction", lambda z, r: 7),
+    ("pgcourse.lessons.nb05_imitation_and_partial_observability.checks:check_stack_prediction", lambda q: True),
+    ("pgcourse.lessons.nb07_baselines.checks:check_parabola_prediction", lambda: 0.123456),
+    ("pgcourse.lessons.nb08_off_policy_importance_sampling.checks:check_notes_bias_factor", lambda p: 0.123456),
+    ("pgcourse.lessons.nb09_implementing_policy_gradients.checks:check_scaling_prediction",
+     lambda c: {"loss": 7.0, "gradient": 7.0, "sgd_step": 7.0, "adam_steps": 7.0}),
+]
+
+
+@pytest.mark.parametrize("check, wrong", PREDICTIONS, ids=[c.split(":")[1] for c, _ in PREDICTIONS])
+def test_a_wrong_prediction_gets_a_hint_never_the_answer(check, wrong, capsys):
+    """issue 23: six predict-then-check checkers printed the right value to a wrong guess
+    ('leave_one_out_factor(2) returned 0.5, expected 2'). Now a wrong guess gets a hint and may try again."""
+    import importlib
+    module, name = check.split(":")
+    result = getattr(importlib.import_module(module), name)(wrong)
+    line = capsys.readouterr().out
+    assert not result.passed and "Hint:" in result.message
+    assert "expected" not in line

@@ -78,6 +78,13 @@ def _describe(args, kwargs) -> str:
     return ", ".join(parts)
 
 
+def _answer(value) -> str:
+    """The reader's answer, as they would write it (a number to 6 digits, else its repr)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    return f"{value:.6g}" if isinstance(value, float) else repr(value)
+
+
 def _copied(value):
     """A fresh copy of a case's argument (tensors, arrays, and containers of them), so that neither the
     reader's function nor the reference can change what the other one is given."""
@@ -115,12 +122,15 @@ def not_yours(name: str, fn: Callable) -> CheckResult | None:
 
 
 def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
-                   atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True) -> CheckResult:
+                   atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True, hint: str | None = None
+                   ) -> CheckResult:
     """Compare fn(*args, **kwargs) with reference(*args, **kwargs) on every case; report the first failure.
 
     Each call gets its own copy of the case's inputs: a function that writes into its input (a correct
     in-place reward-to-go, say) is judged on what it returns, and one that corrupts its input cannot
     change what the reference is given.
+    hint: makes this a predict-then-check exercise. A wrong answer is told which case is wrong, what the
+    reader answered and the hint, never the right value, so that the next try is still a prediction.
     """
     cases = list(cases)
     result = not_yours(name, fn)
@@ -140,6 +150,10 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
             mismatch = first_mismatch(got, expected, atol, rtol)
         except (TypeError, ValueError) as err:
             mismatch = f"a value that cannot be compared with a number array ({err})"
+        if mismatch is not None and hint is not None:
+            result = CheckResult(name, False, f"{call} = {_answer(got)} is not right (case {k} of {len(cases)}). "
+                                              f"Hint: {hint}", (_copied(args), _copied(kwargs)))
+            break
         if mismatch is not None:
             result = CheckResult(name, False, f"case {k}: {call} returned {mismatch}{KEPT}",
                                  (_copied(args), _copied(kwargs)))

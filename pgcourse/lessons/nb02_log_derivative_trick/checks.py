@@ -80,4 +80,6 @@ def check_length_change(length_change, verbose: bool = True) -> CheckResult:
     """length_change(c) -> +1 (episodes get longer), −1 (shorter) or 0 (unchanged) under gradient ascent on J_c,
     for rewards 1 + c per step as in CartPole; asked at the ten constants of SHIFTS."""
     cases = [((c,), {}) for c in SHIFTS]
-    return check_function("length_change", length_change, length_change_reference, cases, verbose=verbose)
+    return check_function("length_change", length_change, length_change_reference, cases, verbose=verbose,
+                          hint="with 1 + c per step, an episode of T steps returns (1 + c)·T: is a longer episode "
+                               "worth more, less or the same when 1 + c is positive, zero or negative?")

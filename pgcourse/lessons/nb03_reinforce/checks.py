@@ -80,7 +80,8 @@ def check_leave_one_out_factor(fn, verbose: bool = True) -> CheckResult:
     """fn(n) -> the number c with ĝ_LOO = c · ĝ_mean for every batch of n ≥ 2 trajectories, for six n."""
     cases = [((n,), {}) for n in (2, 3, 4, 8, 10, 100)]
     return check_function("leave_one_out_factor", fn, reference_leave_one_out_factor, cases, atol=1e-9, rtol=1e-9,
-                          verbose=verbose)
+                          verbose=verbose, hint="write Σ_{j≠i} R_j = N·R̄ − R_i, put it into R_i − (1/(N−1)) Σ_{j≠i} "
+                                            "R_j, and collect the terms in R_i and R̄")
 
 
 # --- the REINFORCE loop --------------------------------------------------------------------------------------

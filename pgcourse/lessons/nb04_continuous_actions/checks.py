@@ -75,4 +75,6 @@ def check_sigma_direction(fn, verbose: bool = True) -> CheckResult:
     """fn(z, reward) -> +1 (σ grows), −1 (σ shrinks) or 0 (σ stays) after one small REINFORCE step on one action
     a = μ + zσ with reward r, for the cases of SIGMA_CASES."""
     cases = [((z, r), {}) for z, r in SIGMA_CASES]
-    return check_function("sigma_direction", fn, reference_sigma_direction, cases, verbose=verbose)
+    return check_function("sigma_direction", fn, reference_sigma_direction, cases, verbose=verbose,
+                          hint="differentiate log N(a; μ, σ²) with respect to log σ at a = μ + zσ; the step moves "
+                               "log σ along that derivative times the reward")

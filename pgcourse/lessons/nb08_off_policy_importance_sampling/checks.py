@@ -76,4 +76,6 @@ def check_notes_bias_factor(fn, verbose: bool = True) -> CheckResult:
     π = (p, 1 − p)), asked at the six p of NOTES_BIAS_PROBABILITIES; k = 1 would mean the form is unbiased."""
     cases = [((p,), {}) for p in NOTES_BIAS_PROBABILITIES]
     return check_function("notes_bias_factor", fn, notes_bias_factor_reference, cases, atol=1e-6, rtol=1e-6,
-                          verbose=verbose)
+                          verbose=verbose, hint="take the expectation of the notes' estimate over the action a ~ π, "
+                                            "both actions with their probabilities p and 1 − p, and divide it by "
+                                            "∇J(θ') = E_{π'}[∇log π'(a) r(a)]")

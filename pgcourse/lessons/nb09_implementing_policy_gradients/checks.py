@@ -96,6 +96,15 @@ def scaling_reference(c):
     return {"loss": c, "gradient": c, "sgd_step": c, "adam_steps": 1.0}
 
 
+SCALING_HINTS = {
+    "loss": "L = −(1/N) Σ_i Σ_t log π · w is linear in the weights",
+    "gradient": "∇L is the derivative of L, and differentiation is linear",
+    "sgd_step": "SGD's step is α∇L with α fixed",
+    "adam_steps": "Adam's step is α m̂/(√v̂ + ε), with ε = 0 here: m̂ averages gradients and v̂ their squares",
+}
+"""What a wrong factor is told: a hint, never the factor (a predict-then-check exercise)."""
+
+
 def check_scaling_prediction(fn, verbose: bool = True) -> CheckResult:
     """fn(c) -> {"loss", "gradient", "sgd_step", "adam_steps"}: the factor by which each changes when every
     weight is multiplied by c > 0, asked at the five c of SCALING_FACTORS; reports the first wrong entry."""
@@ -113,7 +122,7 @@ def check_scaling_prediction(fn, verbose: bool = True) -> CheckResult:
             except (TypeError, ValueError):
                 value = math.nan
             if not math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
-                return report(CheckResult(name, False, f"{name}({c})[{key!r}] = {got[key]!r}, expected {expected:g}"),
-                              verbose)
+                return report(CheckResult(name, False, f"{name}({c})[{key!r}] = {got[key]!r} is not right. "
+                                          f"Hint: {SCALING_HINTS[key]}"), verbose)
     return report(CheckResult(name, True, f"all {len(SCALING_FACTORS)} factors c match, for all four quantities"),
                   verbose)
