@@ -1,4 +1,5 @@
-# Two commands run the course: `make lab` and `make test`.
+# Two commands run the course: `make lab` (the learner's workspace) and `make test`; `make teach`
+# opens the teacher's edition.
 # Both create .venv on first use and reinstall when pyproject.toml or the
 # constraints file changes. torch is pinned in requirements/constraints.txt
 # (the CPU build); the package itself accepts a looser range.
@@ -9,13 +10,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pgcourse-installed
 CONSTRAINTS := requirements/constraints.txt
 PORT   ?= 8888
-NOTEBOOK_DIR ?= notebooks
+# make lab serves the learner's workspace (the student edition, copied once into $(WORK), never
+# overwritten); make teach serves the teacher's edition, notebooks/, with every solution.
+WORK   ?= work
+NOTEBOOK_DIR ?= $(WORK)
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; CI and containers run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-float-path student site bench clean
+.PHONY: install lab teach test test-float-path student site bench clean
 
 install: $(STAMP)
 
@@ -29,8 +33,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) .jupyter/jupyter_server_config.json .jup
 	touch $(STAMP)
 
 lab: $(STAMP)
+	$(if $(filter $(WORK),$(NOTEBOOK_DIR)),$(BIN)/python -m pgcourse workspace --src notebooks --out $(WORK))
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 		--ServerApp.root_dir=$(NOTEBOOK_DIR) --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ROOT_FLAG) $(LAB_ARGS)
+
+teach: $(STAMP)
+	$(MAKE) --no-print-directory lab NOTEBOOK_DIR=notebooks
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)

@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--src", type=Path, default=Path("notebooks"))
     st.add_argument("--out", type=Path, default=Path("build/student"))
 
+    ws = sub.add_parser("workspace", help="the learner's workspace: the student edition, copied once, never "
+                                          "overwritten (make lab)")
+    ws.add_argument("--src", type=Path, default=Path("notebooks"))
+    ws.add_argument("--out", type=Path, default=Path("work"))
+
     si = sub.add_parser("site", help="build the static HTML course from the stored notebooks")
     si.add_argument("--src", type=Path, default=Path("notebooks"))
     si.add_argument("--out", type=Path, default=Path("build/site"))
@@ -173,6 +178,11 @@ def main(argv=None) -> int:
 
             written = make_student(args.src, args.out)
             print(f"student edition: {len(written)} notebooks in {args.out}")
+            return 0
+        if args.command == "workspace":
+            from .course import make_workspace
+
+            print(make_workspace(args.src, args.out).summary())
             return 0
         if args.command == "site":
             from .course import build_site

@@ -7,23 +7,30 @@
   execution, no network), MathJax served from the site itself, and an index with the table of
   contents.
 
-Both run offline: ``python -m pgcourse student`` / ``python -m pgcourse site`` (``make student``,
+* ``make_workspace(src, dst)``: the learner's workspace (``make lab``): the student edition copied once
+  into ``work/``; later runs add new notebooks and never overwrite the learner's.
+
+All run offline: ``python -m pgcourse student`` / ``python -m pgcourse site`` (``make student``,
 ``make site``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
+import json
 import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._validate import first_line
 
-__all__ = ["STUB", "notebooks", "strip_solutions", "exercise_lines", "student_notebook", "make_student", "build_site"]
+__all__ = ["STUB", "notebooks", "strip_solutions", "exercise_lines", "student_notebook", "make_student", "build_site",
+           "make_workspace", "Workspace"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -186,6 +193,96 @@ def make_student(src="notebooks", dst="build/student") -> list[Path]:
         for name, nb in editions:
             nbformat.write(nb, tmp / name)
     return [dst / name for name, _ in editions]
+
+
+WORKSPACE_MARK = ".pgcourse-workspace.json"
+"""The file that makes a folder a learner's workspace: the name and hash of each notebook as first written."""
+
+
+@dataclass
+class Workspace:
+    """What ``make_workspace`` did: the folder, the notebooks it added, and those the course changed since."""
+
+    folder: Path
+    added: list[str]
+    changed: list[str]
+    created: bool = False
+
+    def summary(self) -> str:
+        """One line for ``make lab``; a second when the course changed notebooks the learner already has."""
+        if self.created:
+            return (f"your workspace: {self.folder}/, the student edition ({len(self.added)} notebooks), yours to "
+                    "edit: later runs never overwrite it (make teach opens the teacher's edition)")
+        line = f"your workspace: {self.folder}/ (your notebooks are kept as they are"
+        line += f"; added from the course: {', '.join(self.added)})" if self.added else ")"
+        if self.changed:
+            line += (f"\nthe course changed {', '.join(self.changed)} since your copy: `make student` writes its new "
+                     "edition to build/student/, beside your work")
+        return line
+
+
+def _digest(nb) -> str:
+    import nbformat
+
+    return hashlib.sha256(nbformat.writes(nb).encode()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a crash leaves the old file or the new."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def make_workspace(src="notebooks", dst="work") -> Workspace:
+    """The learner's workspace: the student edition of ``src`` copied once into ``dst``, never overwritten.
+
+    A new ``dst`` receives every notebook (built aside and moved into place). An existing workspace keeps
+    every notebook the learner has; notebooks new in the course are added, and those whose student edition
+    changed since the learner's copy are named (``Workspace.changed``), never replaced. A folder that exists
+    and is not a workspace (no ``.pgcourse-workspace.json``) is refused with a ValueError.
+    """
+    import nbformat
+
+    src, dst = Path(src), Path(dst)
+    mark = dst / WORKSPACE_MARK
+    if dst.exists() and not dst.is_dir():
+        raise ValueError(f"workspace {str(dst)!r} is a file, not a folder")
+    if dst.is_dir() and any(dst.iterdir()) and not mark.is_file():
+        raise ValueError(f"{str(dst)!r} already holds files and is not a pgcourse workspace (no {WORKSPACE_MARK}); "
+                         "it is left alone: choose another folder, e.g. make lab WORK=my-work")
+    src_r, dst_r = src.resolve(), dst.resolve()
+    if dst_r == src_r or src_r in dst_r.parents:
+        raise ValueError(f"workspace {str(dst)!r} is the course's folder {str(src)!r} or inside it")
+    editions = {path.name: student_notebook(_read_notebook(path), path.name) for path in notebooks(src)}
+    if not mark.is_file():
+        with _staged(dst) as tmp:
+            for name, nb in editions.items():
+                nbformat.write(nb, tmp / name)
+            (tmp / WORKSPACE_MARK).write_text(json.dumps({name: _digest(nb) for name, nb in editions.items()},
+                                                         indent=1) + "\n")
+        return Workspace(dst, sorted(editions), [], created=True)
+    try:
+        recorded = json.loads(mark.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{mark} cannot be read ({err}); your notebooks are untouched") from None
+    added, changed = [], []
+    for name, nb in editions.items():
+        if not (dst / name).exists():
+            _write_atomic(dst / name, nbformat.writes(nb))
+            recorded[name] = _digest(nb)
+            added.append(name)
+        elif recorded.get(name) != _digest(nb):
+            changed.append(name)
+    if added:
+        _write_atomic(mark, json.dumps(recorded, indent=1) + "\n")
+    return Workspace(dst, added, changed)
 
 
 def _title(nb, fallback: str) -> str:

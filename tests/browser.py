@@ -36,14 +36,17 @@ def _accepts(port: int) -> bool:
 
 
 @contextmanager
-def running_lab(log: Path, notebook_dir: Path, port: int | None = None, env: dict | None = None):
-    """`make lab` on a free port serving ``notebook_dir``; yields (base_url, token); stops it afterwards."""
+def running_lab(log: Path, notebook_dir: Path | None, port: int | None = None, env: dict | None = None,
+                make_args: tuple[str, ...] = ()):
+    """`make lab` on a free port serving ``notebook_dir`` (None: make's default, the learner's workspace);
+    yields (base_url, token); stops it afterwards. ``make_args``: more make variables, e.g. WORK=…"""
     port = port or free_port()
     env = {**os.environ, **(env or {})}
     with log.open("w") as out:
         # a workspace folder of its own: no notebooks restored from earlier sessions, nothing left in $HOME
         workspaces = f"LAB_ARGS=--LabApp.workspaces_dir={log.parent / 'workspaces'}"
-        proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}", f"NOTEBOOK_DIR={notebook_dir}", workspaces],
+        folder = [] if notebook_dir is None else [f"NOTEBOOK_DIR={notebook_dir}"]
+        proc = subprocess.Popen(["make", "-s", "lab", f"PORT={port}", *folder, workspaces, *make_args],
                                 cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:

@@ -145,3 +145,47 @@ def test_static_site_has_every_page_and_its_images(tmp_path):
         for config in configs:  # each config MathJax asks for is served by the site (else the math stays raw TeX)
             assert (tmp_path / "mathjax" / "config" / f"{config}.js").is_file(), config
         assert "cdn.jsdelivr.net/npm/mathjax" not in text and "cdnjs.cloudflare.com/ajax/libs/mathjax" not in text
+
+
+def test_the_workspace_is_the_student_edition_copied_once_and_never_overwritten(tmp_path):
+    """make lab's workspace (issue 23): written whole on first use; later runs keep every notebook the learner
+    has, add the ones that are missing, and name the ones the course changed since, without touching them."""
+    import json
+
+    from pgcourse.course import WORKSPACE_MARK, make_workspace
+
+    work = tmp_path / "work"
+    first = make_workspace(NOTEBOOKS, work)
+    assert first.created and first.added == [p.name for p in notebooks(NOTEBOOKS)]
+    assert "never overwrite" in first.summary()
+    loop = work / "03_reinforce.ipynb"
+    assert "raise NotImplementedError()" in loop.read_text() and BEGIN not in loop.read_text()
+    loop.write_text(loop.read_text().replace("raise NotImplementedError()", "return 'my own loop'", 1))
+    edited = loop.read_text()
+    (work / "01_estimating_J.ipynb").unlink()
+    mark = json.loads((work / WORKSPACE_MARK).read_text())
+    mark["05_imitation_and_partial_observability.ipynb"] = "an older edition"
+    (work / WORKSPACE_MARK).write_text(json.dumps(mark))
+    second = make_workspace(NOTEBOOKS, work)
+    assert loop.read_text() == edited                                   # the learner's edit is kept
+    assert not second.created and second.added == ["01_estimating_J.ipynb"]
+    assert second.changed == ["05_imitation_and_partial_observability.ipynb"]
+    assert "make student" in second.summary() and "kept" in second.summary()
+    assert make_workspace(NOTEBOOKS, work).added == []                  # the re-added one is recorded
+
+
+def test_a_folder_that_is_not_a_workspace_is_never_written(tmp_path):
+    from pgcourse.cli import main
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "03_reinforce.ipynb").write_text("someone else's notebook")
+    with pytest.raises(ValueError, match="not a pgcourse workspace"):
+        from pgcourse.course import make_workspace
+        make_workspace(NOTEBOOKS, theirs)
+    assert main(["workspace", "--src", str(NOTEBOOKS), "--out", str(theirs)]) == 2
+    assert [p.name for p in theirs.iterdir()] == ["03_reinforce.ipynb"]
+    assert (theirs / "03_reinforce.ipynb").read_text() == "someone else's notebook"
+    with pytest.raises(ValueError, match="inside"):
+        from pgcourse.course import make_workspace
+        make_workspace(NOTEBOOKS, NOTEBOOKS / "work")
