@@ -19,7 +19,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: install lab teach test test-float-path student site bench clean
+.PHONY: install lab teach progress test test-float-path student site bench clean
 
 install: $(STAMP)
 
@@ -39,6 +39,9 @@ lab: $(STAMP)
 
 teach: $(STAMP)
 	$(MAKE) --no-print-directory lab NOTEBOOK_DIR=notebooks
+
+progress: $(STAMP)
+	$(BIN)/python -m pgcourse progress --work $(WORK)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax $(PYTEST_ARGS)

@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--src", type=Path, default=Path("notebooks"))
     ws.add_argument("--out", type=Path, default=Path("work"))
 
+    pr = sub.add_parser("progress", help="the exercises you passed in your workspace, notebook by notebook")
+    pr.add_argument("--work", type=Path, default=Path("work"))
+
     si = sub.add_parser("site", help="build the static HTML course from the stored notebooks")
     si.add_argument("--src", type=Path, default=Path("notebooks"))
     si.add_argument("--out", type=Path, default=Path("build/site"))
@@ -183,6 +186,11 @@ def main(argv=None) -> int:
             from .course import make_workspace
 
             print(make_workspace(args.src, args.out).summary())
+            return 0
+        if args.command == "progress":
+            from .course import progress_table
+
+            print(progress_table(args.work))
             return 0
         if args.command == "site":
             from .course import build_site

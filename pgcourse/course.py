@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import html
+import inspect
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from pathlib import Path
 from ._validate import first_line
 
 __all__ = ["STUB", "notebooks", "strip_solutions", "exercise_lines", "student_notebook", "make_student", "build_site",
-           "make_workspace", "Workspace"]
+           "make_workspace", "Workspace", "record_verdict", "progress_table"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -283,6 +284,70 @@ def make_workspace(src="notebooks", dst="work") -> Workspace:
     if added:
         _write_atomic(mark, json.dumps(recorded, indent=1) + "\n")
     return Workspace(dst, added, changed)
+
+
+PROGRESS = ".pgcourse-progress.json"
+"""In a workspace: each notebook's checkers and the last verdict of each (``record_verdict``)."""
+_CHECK_CALL = re.compile(r"(?<![\w.(])(check_\w+)\(")
+
+
+def _checker_frame():
+    """(notebook number "NN", checker name) of the course checker being run, from the call stack, or None."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        found = re.match(r"pgcourse\.lessons\.nb(\d\d)_", module)
+        if found and frame.f_code.co_name.startswith("check_"):
+            return found.group(1), frame.f_code.co_name
+        frame = frame.f_back
+    return None
+
+
+def record_verdict(passed: bool, folder=None) -> bool:
+    """Record a course checker's verdict in the learner's workspace; True if it was recorded.
+
+    Only inside a workspace (``folder``, default the kernel's working directory, which Jupyter sets to the
+    notebook's folder, holds ``.pgcourse-workspace.json``): the teacher's edition and tests write nothing.
+    A failure to write is ignored: progress must never break a check."""
+    folder = Path.cwd() if folder is None else Path(folder)
+    where = _checker_frame()
+    if where is None or not (folder / WORKSPACE_MARK).is_file():
+        return False
+    number, checker = where
+    names = sorted(p.name for p in folder.glob(f"{number}_*.ipynb"))
+    if not names:
+        return False
+    try:
+        progress = json.loads((folder / PROGRESS).read_text()) if (folder / PROGRESS).is_file() else {}
+        progress.setdefault(names[0], {})[checker] = bool(passed)
+        _write_atomic(folder / PROGRESS, json.dumps(progress, indent=1, sort_keys=True) + "\n")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def progress_table(folder="work") -> str:
+    """For each notebook of a workspace: the exercises whose checker last passed, out of the checkers it calls."""
+    import nbformat
+
+    folder = Path(folder)
+    if not (folder / WORKSPACE_MARK).is_file():
+        raise ValueError(f"{str(folder)!r} is not a pgcourse workspace (no {WORKSPACE_MARK}): run make lab first")
+    try:
+        progress = json.loads((folder / PROGRESS).read_text()) if (folder / PROGRESS).is_file() else {}
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{folder / PROGRESS} cannot be read ({err})") from None
+    rows, done, total = [], 0, 0
+    for path in notebooks(folder):
+        nb = nbformat.read(path, as_version=4)
+        checks = sorted({m for c in nb.cells if c.cell_type == "code" for m in _CHECK_CALL.findall(c.source)})
+        if not checks:
+            continue
+        passed = sum(bool(progress.get(path.name, {}).get(name)) for name in checks)
+        done, total = done + passed, total + len(checks)
+        rows.append(f"{path.name:<48} {passed:>2}/{len(checks)}" + ("  ✅" if passed == len(checks) else ""))
+    rows.append(f"{'all notebooks':<48} {done:>2}/{total}")
+    return "\n".join([f"{'notebook':<48} passed", *rows])
 
 
 def _title(nb, fallback: str) -> str:

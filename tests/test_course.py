@@ -189,3 +189,31 @@ def test_a_folder_that_is_not_a_workspace_is_never_written(tmp_path):
     with pytest.raises(ValueError, match="inside"):
         from pgcourse.course import make_workspace
         make_workspace(NOTEBOOKS, NOTEBOOKS / "work")
+
+
+def test_checks_record_progress_in_the_workspace_only(tmp_path, monkeypatch, capsys):
+    """issue 23: each check records its last verdict in the learner's workspace; make progress prints, for each
+    notebook, the exercises passed out of the checkers it calls. Outside a workspace nothing is written."""
+    from pgcourse.cli import main
+    from pgcourse.course import PROGRESS, make_workspace, progress_table
+    from pgcourse.lessons.nb03_reinforce.checks import check_leave_one_out_factor, check_pseudo_loss
+
+    monkeypatch.chdir(tmp_path)                           # not a workspace: a check writes nothing
+    assert check_leave_one_out_factor(lambda n: n / (n - 1), verbose=False).passed
+    assert list(tmp_path.iterdir()) == []
+    work = tmp_path / "work"
+    make_workspace(NOTEBOOKS, work)
+    monkeypatch.chdir(work)                               # Jupyter runs a notebook's kernel in its folder
+    assert check_leave_one_out_factor(lambda n: n / (n - 1), verbose=False).passed
+    assert not check_pseudo_loss(lambda logp, w, mask: (logp * w).sum(), verbose=False).passed
+    table = progress_table(work)
+    row = next(line for line in table.splitlines() if line.startswith("03_reinforce.ipynb"))
+    assert row.split()[1] == "1/4", table                 # 4 checkers in notebook 03, one passed
+    assert "00_welcome.ipynb" in table and table.splitlines()[-1].split()[-1].startswith("1/")
+    assert not check_leave_one_out_factor(lambda n: 1.0, verbose=False).passed      # the last verdict counts
+    assert next(line for line in progress_table(work).splitlines() if line.startswith("03_")).split()[1] == "0/4"
+    assert (work / PROGRESS).is_file()
+    capsys.readouterr()
+    assert main(["progress", "--work", str(work)]) == 0 and "03_reinforce.ipynb" in capsys.readouterr().out
+    assert main(["progress", "--work", str(tmp_path)]) == 2
+    assert "not a pgcourse workspace" in capsys.readouterr().err

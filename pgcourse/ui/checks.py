@@ -164,7 +164,13 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
 
 
 def report(result: CheckResult, verbose: bool = True) -> CheckResult:
-    """Print the checker's one line (✅ PASS … or ❌ FAIL …) when verbose; return the result."""
+    """Print the checker's one line (✅ PASS … or ❌ FAIL …) when verbose; return the result.
+
+    In a learner's workspace (``make lab``) the verdict of a course checker is also recorded for
+    ``make progress`` (pgcourse.course.record_verdict); elsewhere nothing is written."""
+    from pgcourse.course import record_verdict
+
+    record_verdict(result.passed)
     if verbose:
         print(("✅ " if result.passed else "❌ ") + repr(result))
     return result
