@@ -198,3 +198,27 @@ def test_a_wrong_prediction_gets_a_hint_never_the_answer(check, wrong, capsys):
     line = capsys.readouterr().out
     assert not result.passed and "Hint:" in result.message
     assert "expected" not in line
+
+
+def test_a_checker_called_on_a_name_not_defined_yet_says_so_in_one_line(capfd):
+    """issue 23: a checker run before its exercise cell says, in one line, to run the exercise cell first."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from pgcourse.ui.checks import one_line_for_undefined_exercises
+
+    shell = InteractiveShell.instance()
+    try:
+        assert one_line_for_undefined_exercises(shell)
+        shell.run_cell("def check_twice(fn):\n    return fn(2) == 4")
+        capfd.readouterr()
+        result = shell.run_cell("check_twice(twice)", store_history=True)   # as a kernel runs a cell
+        out = capfd.readouterr().out
+        assert not result.success
+        assert out.strip() == ("❌ FAIL twice: not defined yet: run your exercise cell above (without an error), "
+                               "then this check")
+        shell.run_cell("undefined_elsewhere + 1", store_history=True)   # any other NameError keeps its traceback
+        other = capfd.readouterr()
+        assert "NameError" in other.out + other.err and "run your exercise cell" not in other.out
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()

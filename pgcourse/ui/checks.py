@@ -9,6 +9,7 @@ exception is reported as a failure, never a crash of the notebook.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 __all__ = ["CheckResult", "first_mismatch", "check_function", "report", "check_loss", "call_reader",
-           "check_number_prediction", "not_yours", "on_copies"]
+           "check_number_prediction", "not_yours", "on_copies", "one_line_for_undefined_exercises"]
 
 
 @dataclass
@@ -246,3 +247,41 @@ def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tup
             return report(CheckResult(name, False, f"case {k}: ∂{name}/∂logp is {mismatch}"), verbose)
     return report(CheckResult(name, True, f"all {len(cases)} cases match the reference: the value, the gradient "
                                           "into logp, and none into the weights"), verbose)
+
+
+def _undefined_exercise(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler of NameError: a cell that hands a checker a name not defined yet gets one line, not a
+    traceback (the exercise cell above has not run, or stopped at an error); any other NameError is shown as usual."""
+    name = getattr(value, "name", None)
+    history = shell.user_ns.get("_ih") or [""]
+    if name and re.search(rf"\bcheck_\w+\(\s*{re.escape(name)}\b", history[-1] or ""):
+        print(f"❌ FAIL {name}: not defined yet: run your exercise cell above (without an error), then this check")
+        return None
+    return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+
+
+def one_line_for_undefined_exercises(shell=None) -> bool:
+    """Make a checker called on a name not defined yet say so in one line (in a Jupyter kernel: done on import)."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None:
+        return False
+    shell.set_custom_exc((NameError,), _undefined_exercise)
+    return True
+
+
+def _in_a_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+if _in_a_kernel():
+    one_line_for_undefined_exercises()
