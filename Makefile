@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) .jupyter/jupyter_server_config.json .jup
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(if $(filter $(WORK),$(NOTEBOOK_DIR)),$(BIN)/python -m pgcourse workspace --src notebooks --out $(WORK))
+	$(if $(filter $(abspath $(WORK)),$(abspath $(NOTEBOOK_DIR))),$(BIN)/python -m pgcourse workspace --src notebooks --out $(WORK))
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 		--ServerApp.root_dir=$(NOTEBOOK_DIR) --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 

@@ -223,9 +223,8 @@ class Workspace:
 
 
 def _digest(nb) -> str:
-    import nbformat
-
-    return hashlib.sha256(nbformat.writes(nb).encode()).hexdigest()
+    """A hash of the notebook's cells (type and source): outputs and execution counts do not count as a change."""
+    return hashlib.sha256(json.dumps([[c.cell_type, c.source] for c in nb.cells]).encode()).hexdigest()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -239,6 +238,22 @@ def _write_atomic(path: Path, text: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _write_new(path: Path, text: str) -> bool:
+    """Write a file that does not exist yet, whole (a temporary file, then a hard link that fails if ``path``
+    appeared meanwhile); False if it exists: an existing file is never replaced."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
 
 
 def make_workspace(src="notebooks", dst="work") -> Workspace:
@@ -263,20 +278,32 @@ def make_workspace(src="notebooks", dst="work") -> Workspace:
         raise ValueError(f"workspace {str(dst)!r} is the course's folder {str(src)!r} or inside it")
     editions = {path.name: student_notebook(_read_notebook(path), path.name) for path in notebooks(src)}
     if not mark.is_file():
-        with _staged(dst) as tmp:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}."))
+        try:
+            tmp.chmod(0o755)
             for name, nb in editions.items():
                 nbformat.write(nb, tmp / name)
             (tmp / WORKSPACE_MARK).write_text(json.dumps({name: _digest(nb) for name, nb in editions.items()},
                                                          indent=1) + "\n")
+            if dst.exists():
+                dst.rmdir()          # only an empty folder: anything written there meanwhile stops this, not lost
+            os.rename(tmp, dst)
+        except OSError as err:
+            raise ValueError(f"could not create the workspace {str(dst)!r} ({err.strerror or err}); "
+                             "nothing in it was changed") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return Workspace(dst, sorted(editions), [], created=True)
     try:
         recorded = json.loads(mark.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        if not isinstance(recorded, dict):
+            raise ValueError("not a mapping of notebook names")
+    except (OSError, ValueError) as err:
         raise ValueError(f"{mark} cannot be read ({err}); your notebooks are untouched") from None
     added, changed = [], []
     for name, nb in editions.items():
-        if not (dst / name).exists():
-            _write_atomic(dst / name, nbformat.writes(nb))
+        if not (dst / name).exists() and _write_new(dst / name, nbformat.writes(nb)):
             recorded[name] = _digest(nb)
             added.append(name)
         elif recorded.get(name) != _digest(nb):
@@ -314,16 +341,31 @@ def record_verdict(passed: bool, folder=None) -> bool:
     if where is None or not (folder / WORKSPACE_MARK).is_file():
         return False
     number, checker = where
-    names = sorted(p.name for p in folder.glob(f"{number}_*.ipynb"))
-    if not names:
-        return False
-    try:
-        progress = json.loads((folder / PROGRESS).read_text()) if (folder / PROGRESS).is_file() else {}
-        progress.setdefault(names[0], {})[checker] = bool(passed)
-        _write_atomic(folder / PROGRESS, json.dumps(progress, indent=1, sort_keys=True) + "\n")
-    except (OSError, ValueError, AttributeError):
+    try:  # the course's notebook of that number, as the workspace mark names it (not a copy the learner made)
+        course = json.loads((folder / WORKSPACE_MARK).read_text())
+        names = sorted(name for name in course if name.startswith(f"{number}_"))
+        if not names:
+            return False
+        with _locked(folder / f"{PROGRESS}.lock"):
+            progress = json.loads((folder / PROGRESS).read_text()) if (folder / PROGRESS).is_file() else {}
+            progress.setdefault(names[0], {})[checker] = bool(passed)
+            _write_atomic(folder / PROGRESS, json.dumps(progress, indent=1, sort_keys=True) + "\n")
+    except Exception:  # a broken or unwritable progress file must never break a check
         return False
     return True
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created if needed) for the block: two kernels never lose each other's verdicts."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def progress_table(folder="work") -> str:
@@ -338,12 +380,17 @@ def progress_table(folder="work") -> str:
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"{folder / PROGRESS} cannot be read ({err})") from None
     rows, done, total = [], 0, 0
-    for path in notebooks(folder):
+    try:
+        course = set(json.loads((folder / WORKSPACE_MARK).read_text()))
+    except (OSError, ValueError, TypeError) as err:
+        raise ValueError(f"{folder / WORKSPACE_MARK} cannot be read ({err})") from None
+    for path in (p for p in notebooks(folder) if p.name in course):
         nb = nbformat.read(path, as_version=4)
         checks = sorted({m for c in nb.cells if c.cell_type == "code" for m in _CHECK_CALL.findall(c.source)})
         if not checks:
             continue
-        passed = sum(bool(progress.get(path.name, {}).get(name)) for name in checks)
+        entry = progress.get(path.name) if isinstance(progress, dict) else None
+        passed = sum(bool(entry.get(name)) for name in checks) if isinstance(entry, dict) else 0
         done, total = done + passed, total + len(checks)
         rows.append(f"{path.name:<48} {passed:>2}/{len(checks)}" + ("  ✅" if passed == len(checks) else ""))
     rows.append(f"{'all notebooks':<48} {done:>2}/{total}")

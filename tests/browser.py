@@ -119,7 +119,8 @@ def wait_kernels_idle(base: str, token: str, timeout_s: float = 240) -> None:
     deadline = time.time() + timeout_s
     idle_polls = 0
     while time.time() < deadline:
-        idle_polls = idle_polls + 1 if all(k["execution_state"] == "idle" for k in _kernels(base, token)) else 0
+        kernels = _kernels(base, token)
+        idle_polls = idle_polls + 1 if kernels and all(k["execution_state"] == "idle" for k in kernels) else 0
         if idle_polls == 2:
             return
         time.sleep(0.5)

@@ -39,8 +39,8 @@ def lab(tmp_path_factory):
 def _own_kernels(lab):
     """Each test starts with no kernel running and leaves none behind (two cores are shared with the lab).
 
-    Each test also opens its notebook in a workspace of its own (lab/workspaces/<name>/...?reset): the lab's
-    default workspace remembers the tabs an earlier test opened, and a panel in a hidden tab is never visible.
+    The notebook tests open their notebook in a workspace of their own (lab/workspaces/<name>/...?reset): the
+    lab's default workspace remembers the tabs an earlier test opened, and a panel in a hidden tab is never visible.
     """
     base, token, _ = lab
     shutdown_kernels(base, token)

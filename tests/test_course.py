@@ -217,3 +217,26 @@ def test_checks_record_progress_in_the_workspace_only(tmp_path, monkeypatch, cap
     assert main(["progress", "--work", str(work)]) == 0 and "03_reinforce.ipynb" in capsys.readouterr().out
     assert main(["progress", "--work", str(tmp_path)]) == 2
     assert "not a pgcourse workspace" in capsys.readouterr().err
+
+
+def test_progress_goes_to_the_courses_notebook_not_a_copy_and_survives_a_broken_file(tmp_path, monkeypatch):
+    """A learner's duplicate (03_reinforce-Copy1.ipynb sorts first) takes no verdicts and no total; a progress
+    file that is not what it should be never breaks a check."""
+    import shutil
+
+    from pgcourse.course import PROGRESS, make_workspace, progress_table
+    from pgcourse.lessons.nb03_reinforce.checks import check_leave_one_out_factor
+
+    work = tmp_path / "work"
+    make_workspace(NOTEBOOKS, work)
+    shutil.copy(work / "03_reinforce.ipynb", work / "03_reinforce-Copy1.ipynb")
+    monkeypatch.chdir(work)
+    assert check_leave_one_out_factor(lambda n: n / (n - 1), verbose=False).passed
+    table = progress_table(work)
+    assert "Copy1" not in table and next(r for r in table.splitlines() if r.startswith("03_")).split()[1] == "1/4"
+    (work / PROGRESS).write_text('{"03_reinforce.ipynb": ["not", "a", "mapping"]}')
+    assert check_leave_one_out_factor(lambda n: n / (n - 1), verbose=False).passed   # no exception
+    (work / "new").mkdir()
+    assert make_workspace(NOTEBOOKS, work).added == []          # the copy is the learner's: left as it is
+    assert (work / "03_reinforce-Copy1.ipynb").is_file() and (work / "new").is_dir()
+    assert "03_reinforce.ipynb" in progress_table(work)          # and the table reads it as nothing passed

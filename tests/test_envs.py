@@ -102,19 +102,20 @@ def test_cartpole_vector_env_steps_exactly_as_gymnasiums(integrator):
     from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
     n = 12
-    ours, theirs = CourseCartPoleVectorEnv(num_envs=n), CartPoleVectorEnv(num_envs=n)
+    ours = CourseCartPoleVectorEnv(num_envs=n, max_episode_steps=25)
+    theirs = CartPoleVectorEnv(num_envs=n, max_episode_steps=25)
     ours.kinematics_integrator = theirs.kinematics_integrator = integrator
     for env in (ours, theirs):
         env.reset(seed=5)
     rng = np.random.default_rng(0)
-    ended = 0
-    for t in range(700):   # long enough for episodes to end by falling and by the 500-step limit
+    fell = cut = 0
+    for t in range(700):   # episodes end by falling and by the time limit (25 steps here), then restart
         act = rng.integers(0, 2, size=n) if t % 3 else np.ones(n, dtype=np.int64)
         a, b = ours.step(act), theirs.step(act.copy())
         for mine, gym_value in zip(a[:4], b[:4]):
             assert mine.dtype == gym_value.dtype and np.array_equal(mine, gym_value)
         assert np.array_equal(ours.state, theirs.state) and np.array_equal(ours.steps, theirs.steps)
-        ended += int(a[2].sum() + a[3].sum())
-    assert ended > n
+        fell, cut = fell + int(a[2].sum()), cut + int(a[3].sum())
+    assert fell > n and cut > n
     with pytest.raises(AssertionError, match="invalid"):
         ours.step(np.full(n, 2))

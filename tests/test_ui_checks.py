@@ -185,6 +185,7 @@ PREDICTIONS = [
     ("pgcourse.lessons.nb08_off_policy_importance_sampling.checks:check_notes_bias_factor", lambda p: 0.123456),
     ("pgcourse.lessons.nb09_implementing_policy_gradients.checks:check_scaling_prediction",
      lambda c: {"loss": 7.0, "gradient": 7.0, "sgd_step": 7.0, "adam_steps": 7.0}),
+    ("pgcourse.lessons.nb10_capstone.checks:check_discount_bias", lambda gamma: 0.123456),
 ]
 
 
@@ -201,7 +202,8 @@ def test_a_wrong_prediction_gets_a_hint_never_the_answer(check, wrong, capsys):
 
 
 def test_a_checker_called_on_a_name_not_defined_yet_says_so_in_one_line(capfd):
-    """issue 23: a checker run before its exercise cell says, in one line, to run the exercise cell first."""
+    """issue 23: a course checker run before its exercise cell says, in one line, to run the exercise cell first;
+    the cell still ends in an error. Other NameErrors keep their traceback."""
     from IPython.core.interactiveshell import InteractiveShell
 
     from pgcourse.ui.checks import one_line_for_undefined_exercises
@@ -209,16 +211,18 @@ def test_a_checker_called_on_a_name_not_defined_yet_says_so_in_one_line(capfd):
     shell = InteractiveShell.instance()
     try:
         assert one_line_for_undefined_exercises(shell)
-        shell.run_cell("def check_twice(fn):\n    return fn(2) == 4")
+        shell.run_cell("from pgcourse.lessons.nb03_reinforce.checks import check_leave_one_out_factor\n"
+                       "import subprocess\ndef check_twice(fn):\n    return fn(2) == 4", store_history=True)
         capfd.readouterr()
-        result = shell.run_cell("check_twice(twice)", store_history=True)   # as a kernel runs a cell
+        result = shell.run_cell("check_leave_one_out_factor(leave_one_out_factor)", store_history=True)
         out = capfd.readouterr().out
-        assert not result.success
-        assert out.strip() == ("❌ FAIL twice: not defined yet: run your exercise cell above (without an error), "
-                               "then this check")
-        shell.run_cell("undefined_elsewhere + 1", store_history=True)   # any other NameError keeps its traceback
-        other = capfd.readouterr()
-        assert "NameError" in other.out + other.err and "run your exercise cell" not in other.out
+        assert not result.success and isinstance(result.error_in_exec, NameError)
+        assert out.strip() == ("❌ FAIL leave_one_out_factor: not defined yet: run your exercise cell above "
+                               "(without an error), then this check")
+        for other in ("undefined_elsewhere + 1", "subprocess.check_output(cmd)", "check_twice(twice)"):
+            shell.run_cell(other, store_history=True)   # not a course checker: the usual traceback
+            seen = capfd.readouterr()
+            assert "NameError" in seen.out + seen.err and "run your exercise cell" not in seen.out, other
     finally:
         shell.set_custom_exc((), None)
         InteractiveShell.clear_instance()

@@ -28,12 +28,13 @@ class CheckResult:
     name: str
     passed: bool
     message: str
-    case: tuple | None = field(default=None, repr=False)
+    case: tuple | None = field(default=None, repr=False, compare=False)
 
     def rerun(self, fn: Callable):
         """fn on (a copy of) the failing case: what the checker saw, to inspect or print."""
         if self.case is None:
-            raise ValueError(f"{self.name}: no failing case is kept (the check {'passed' if self.passed else 'had none'})")
+            why = "passed" if self.passed else "had none"
+            raise ValueError(f"{self.name}: no failing case is kept (the check {why})")
         args, kwargs = self.case
         return fn(*_copied(args), **_copied(kwargs))
 
@@ -47,7 +48,7 @@ class CheckResult:
         """The checker has printed its line already; show nothing more as the cell's result."""
 
 
-KEPT = " (to call your function on this case again: r = this check's line, then r.rerun(your_function))"
+KEPT = " (to call your function on this case again: r = check_…(your_function), then r.rerun(your_function))"
 
 
 def _as_array(x):
@@ -81,7 +82,7 @@ def _describe(args, kwargs) -> str:
 
 def _answer(value) -> str:
     """The reader's answer, as they would write it (a number to 6 digits, else its repr)."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
+    if isinstance(value, (torch.Tensor, np.generic)) and np.size(value) == 1:
         value = value.item()
     return f"{value:.6g}" if isinstance(value, float) else repr(value)
 
@@ -131,7 +132,8 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
     in-place reward-to-go, say) is judged on what it returns, and one that corrupts its input cannot
     change what the reference is given.
     hint: makes this a predict-then-check exercise. A wrong answer is told which case is wrong, what the
-    reader answered and the hint, never the right value, so that the next try is still a prediction.
+    reader answered and the hint; the right value is never printed, so the next try is still a prediction
+    (where the answer is one of two or three values, naming the wrong case still narrows it down).
     """
     cases = list(cases)
     result = not_yours(name, fn)
@@ -254,9 +256,11 @@ def _undefined_exercise(shell, etype, value, tb, tb_offset=None):
     traceback (the exercise cell above has not run, or stopped at an error); any other NameError is shown as usual."""
     name = getattr(value, "name", None)
     history = shell.user_ns.get("_ih") or [""]
-    if name and re.search(rf"\bcheck_\w+\(\s*{re.escape(name)}\b", history[-1] or ""):
-        print(f"❌ FAIL {name}: not defined yet: run your exercise cell above (without an error), then this check")
-        return None
+    call = re.search(rf"(?<![\w.])(check_\w+)\(\s*{re.escape(name)}\b", history[-1] or "") if name else None
+    checker = shell.user_ns.get(call.group(1)) if call else None
+    if checker is not None and (getattr(checker, "__module__", None) or "").startswith("pgcourse."):
+        line = f"❌ FAIL {name}: not defined yet: run your exercise cell above (without an error), then this check"
+        return shell._showtraceback(etype, value, [line])   # an error of one line, which the notebook still sees
     return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
 
 

@@ -191,4 +191,7 @@ def check_discount_bias(fn, verbose: bool = True) -> CheckResult:
     """fn(gamma) -> the factor k with E[ĝ_γ] = k ∇J (discounted reward-to-go weights, undiscounted J) on the
     patience MDP (take 1 now, or wait 3 steps for 2) at the uniform policy, for the seven γ of DISCOUNT_GAMMAS."""
     cases = [((g,), {}) for g in DISCOUNT_GAMMAS]
-    return check_function("discount_bias", fn, discount_bias_reference, cases, atol=1e-6, rtol=1e-6, verbose=verbose)
+    return check_function("discount_bias", fn, discount_bias_reference, cases, atol=1e-6, rtol=1e-6, verbose=verbose,
+                          hint="only the choice in the first state matters: with weights Q̂^γ, what is waiting worth "
+                               "there (2, three steps later) and what is taking worth, and how does their difference "
+                               "compare with ∇J's 2 − 1?")
