@@ -227,35 +227,6 @@ def _digest(nb) -> str:
     return hashlib.sha256(json.dumps([[c.cell_type, c.source] for c in nb.cells]).encode()).hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a crash leaves the old file or the new."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_new(path: Path, text: str) -> bool:
-    """Write a file that does not exist yet, whole (a temporary file, then a hard link that fails if ``path``
-    appeared meanwhile); False if it exists: an existing file is never replaced."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-
-
 def make_workspace(src="notebooks", dst="work") -> Workspace:
     """The learner's workspace: the student edition of ``src`` copied once into ``dst``, never overwritten.
 
@@ -265,6 +236,8 @@ def make_workspace(src="notebooks", dst="work") -> Workspace:
     and is not a workspace (no ``.pgcourse-workspace.json``) is refused with a ValueError.
     """
     import nbformat
+
+    from .io import atomic_write
 
     src, dst = Path(src), Path(dst)
     mark = dst / WORKSPACE_MARK
@@ -303,13 +276,20 @@ def make_workspace(src="notebooks", dst="work") -> Workspace:
         raise ValueError(f"{mark} cannot be read ({err}); your notebooks are untouched") from None
     added, changed = [], []
     for name, nb in editions.items():
-        if not (dst / name).exists() and _write_new(dst / name, nbformat.writes(nb)):
-            recorded[name] = _digest(nb)
-            added.append(name)
-        elif recorded.get(name) != _digest(nb):
+        if not (dst / name).exists():
+            try:
+                with atomic_write(dst / name, "w", exclusive=True) as out:   # never replaces the learner's file
+                    out.write(nbformat.writes(nb))
+                recorded[name] = _digest(nb)
+                added.append(name)
+                continue
+            except FileExistsError:   # it appeared meanwhile: it is the learner's
+                pass
+        if recorded.get(name) != _digest(nb):
             changed.append(name)
     if added:
-        _write_atomic(mark, json.dumps(recorded, indent=1) + "\n")
+        with atomic_write(mark, "w") as out:
+            out.write(json.dumps(recorded, indent=1) + "\n")
     return Workspace(dst, added, changed)
 
 
@@ -346,10 +326,13 @@ def record_verdict(passed: bool, folder=None) -> bool:
         names = sorted(name for name in course if name.startswith(f"{number}_"))
         if not names:
             return False
+        from .io import atomic_write
+
         with _locked(folder / f"{PROGRESS}.lock"):
             progress = json.loads((folder / PROGRESS).read_text()) if (folder / PROGRESS).is_file() else {}
             progress.setdefault(names[0], {})[checker] = bool(passed)
-            _write_atomic(folder / PROGRESS, json.dumps(progress, indent=1, sort_keys=True) + "\n")
+            with atomic_write(folder / PROGRESS, "w") as out:
+                out.write(json.dumps(progress, indent=1, sort_keys=True) + "\n")
     except Exception:  # a broken or unwritable progress file must never break a check
         return False
     return True

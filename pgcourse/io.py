@@ -44,11 +44,12 @@ def prepare_out_dir(out_dir) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "wb"):
+def atomic_write(path, mode: str = "wb", exclusive: bool = False):
     """Yield a file open at a temporary name beside ``path``; on success move it onto ``path``.
 
     If the block raises (a full disk, an interrupt), ``path`` keeps its old content and the temporary
-    file is deleted."""
+    file is deleted. exclusive: never replace a file: the finished file is hard-linked to ``path``,
+    which raises FileExistsError (``path`` untouched) if it exists by then."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -56,7 +57,11 @@ def atomic_write(path, mode: str = "wb"):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -378,3 +378,17 @@ def test_an_interrupted_panel_stays_usable():
     assert "interrupted" in panel.status.value and not panel.button.disabled
     panel.set(n_traj=4)
     assert panel.run() == 4
+
+
+def test_an_exclusive_atomic_write_never_replaces_a_file(tmp_path):
+    """io.atomic_write(exclusive=True), which the learner's workspace adds notebooks with: a file that exists
+    when the new one is complete stays as it was, and no temporary file is left."""
+    from pgcourse.io import atomic_write
+
+    path = tmp_path / "03_reinforce.ipynb"
+    with atomic_write(path, "w", exclusive=True) as out:
+        out.write("course")
+    with pytest.raises(FileExistsError):
+        with atomic_write(path, "w", exclusive=True) as out:
+            out.write("would replace the learner's")
+    assert path.read_text() == "course" and [p.name for p in tmp_path.iterdir()] == [path.name]
