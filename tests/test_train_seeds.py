@@ -2,6 +2,10 @@
 run the readable loop (pgcourse.train) gives for its seed."""
 
 import math
+import os
+import signal
+import threading
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -13,7 +17,8 @@ from pgcourse import Batch, TrainConfig, normalise, train
 from pgcourse.baselines import negligible, time_mean_baseline
 from pgcourse.policies import make_policy
 from pgcourse.runs import batch_seed, single_thread
-from pgcourse.seeds import train_seeds
+from pgcourse.seeds import over_seed_groups, train_seeds
+from pgcourse.seeds.processes import auto_processes, can_fork, split
 from pgcourse.seeds.stack import PolicyStack, StackedOptimizer, UniformStream
 from pgcourse.weights import BatchWeights, policy_weights
 
@@ -184,8 +189,8 @@ def test_a_seed_among_others_runs_as_it_does_alone(overrides):
     categorical one on a near-tie of two logits, and the runs agree to rounding in their first batch only."""
     config = TrainConfig(**overrides)
     seeds = [3, 11, 0, 1]
-    _, together = train_seeds(config, seeds, progress=False)
-    _, reversed_ = train_seeds(config, seeds[::-1], progress=False)
+    _, together = train_seeds(config, seeds, progress=False, processes=1)
+    _, reversed_ = train_seeds(config, seeds[::-1], progress=False, processes=1)
     env = gym.make(config.env_id)
     sizes = (env.observation_space.shape[0], *config.hidden,
              env.action_space.n if hasattr(env.action_space, "n") else env.action_space.shape[0])
@@ -201,6 +206,97 @@ def test_a_seed_among_others_runs_as_it_does_alone(overrides):
         else:
             np.testing.assert_allclose(together[k].mean_return[0], alone.mean_return[0], rtol=1e-5)
     assert len({h.mean_return[0] for h in together}) == len(seeds), "different seeds, different batches"
+
+
+# --- groups of seeds in processes of their own (pgcourse/seeds/processes.py) -------------------------------
+
+def _same_runs(a, b):
+    (pa, ha), (pb, hb) = a, b
+    assert len(ha) == len(hb) == len(pa) == len(pb)
+    for x, y in zip(ha, hb):
+        assert_same_history(x, y)
+    for x, y in zip(pa, pb):
+        assert all(torch.equal(u, v) for u, v in zip(x.state_dict().values(), y.state_dict().values()))
+
+
+@pytest.mark.skipif(not can_fork(), reason="forking is used on Linux only")
+@pytest.mark.parametrize("overrides", [dict(target_return=300, iterations=12),
+                                       dict(env_id="Pendulum-v1", n_traj=3, iterations=3, baseline="value")],
+                         ids=["CartPole", "Pendulum, value baseline"])
+def test_forked_groups_are_the_groups_trained_here(overrides):
+    """processes=n trains split(seeds, n) in n processes; each group's runs are the runs that group gives in
+    one process, bit for bit, on any CPU (a different grouping may round differently: see the test above)."""
+    config = TrainConfig(**overrides)
+    seeds = [3, 11, 0, 1, 7]
+    forked = train_seeds(config, seeds, progress=False, processes=2)
+    here = [train_seeds(config, group, progress=False, processes=1) for group in split(seeds, 2)]
+    _same_runs(forked, ([p for ps, _ in here for p in ps], [h for _, hs in here for h in hs]))
+    assert split(seeds, 2) == [[3, 11, 0], [1, 7]]
+
+
+@pytest.mark.skipif(not can_fork(), reason="forking is used on Linux only")
+def test_a_signal_stops_every_process_after_its_iteration():
+    """Ctrl-C reaches this process only (a child has its own process group); the engine's answer, stop after
+    the current iteration, is passed on, so every seed comes back marked interrupted and no child is left."""
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    try:
+        _, histories = train_seeds(TrainConfig(iterations=100_000), range(4), progress=False, processes=2)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 30
+    assert all(h.interrupted and h.interrupt_signal == "SIGINT" for h in histories)
+    assert all(0 < len(h) < 100_000 for h in histories)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def _fails_for_seven(group):
+    if 7 in group:
+        raise ValueError("seed 7 cannot")
+    return group
+
+
+def _fails_unpicklably(group):
+    if 7 in group:
+        class Local(Exception):
+            pass
+        raise Local("a local exception class")
+    return group
+
+
+@pytest.mark.skipif(not can_fork(), reason="forking is used on Linux only")
+def test_a_child_error_is_raised_here_and_the_results_come_in_order():
+    assert over_seed_groups(lambda g: g, [1, 2, 3, 4, 5], processes=3) == [[1, 2], [3, 4], [5]]
+    with pytest.raises(ValueError, match="seed 7 cannot"):
+        over_seed_groups(_fails_for_seven, [1, 2, 7], processes=2)
+    with pytest.raises(RuntimeError, match="Local: a local exception class"):
+        over_seed_groups(_fails_unpicklably, [1, 2, 7], processes=2)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+@pytest.mark.skipif(not can_fork(), reason="forking is used on Linux only")
+def test_groups_do_not_fork_again_and_nothing_is_printed_twice(capfd, monkeypatch):
+    """Inside a group (a child's, or this process's own) a train_seeds call stays in its process; text printed
+    before the fork is printed once, not once more by each child."""
+    monkeypatch.delenv("PGCOURSE_PROCESSES", raising=False)
+    print("printed before the fork", end="")
+    assert over_seed_groups(lambda group: auto_processes(10), [1, 2, 3, 4], processes=2) == [1, 1]
+    print()
+    assert capfd.readouterr().out.count("printed before the fork") == 1
+
+
+def test_bad_process_counts_are_refused(monkeypatch):
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="processes must be a whole number"):
+            train_seeds(TrainConfig(iterations=1), [0, 1], progress=False, processes=bad)
+    with pytest.raises(ValueError, match="needs progress=False and no callback"):
+        train_seeds(TrainConfig(iterations=1), [0, 1], processes=2, callback=lambda *a: None)
+    monkeypatch.setenv("PGCOURSE_PROCESSES", "two")
+    with pytest.raises(ValueError, match="PGCOURSE_PROCESSES must be a whole number"):
+        train_seeds(TrainConfig(iterations=1), [0, 1], progress=False)
 
 
 def test_seeds_stop_on_their_own_and_are_dropped_from_sampling():

@@ -6,5 +6,6 @@ read pgcourse/reinforce.py for that. The core never imports this package.
 """
 
 from .engine import SeedCallback, SeedStepHook, train_seeds
+from .processes import over_seed_groups
 
-__all__ = ["train_seeds", "SeedCallback", "SeedStepHook"]
+__all__ = ["train_seeds", "SeedCallback", "SeedStepHook", "over_seed_groups"]

@@ -30,6 +30,7 @@ from ..policies import make_policy
 from ..reinforce import reached
 from ..runs import Interrupt, batch_seed, check_memory, progress_bar, single_thread
 from ..weights import BatchWeights, batch_weights
+from .processes import auto_processes, can_fork, run_forked, split
 from .stack import PolicyStack, StackedOptimizer, StackedUniform, ValueStack
 
 __all__ = ["SeedCallback", "SeedStepHook", "train_seeds", "fit_value"]
@@ -42,7 +43,8 @@ SeedStepHook = Callable[[int, int, int, Batch, Tensor, Tensor], None]
 
 def train_seeds(config: TrainConfig | None = None, seeds: Iterable[int] = range(10), progress: bool | None = None,
                 callback: SeedCallback | None = None, on_step: SeedStepHook | None = None,
-                weighting: BatchWeights | None = None, **overrides) -> tuple[list[nn.Module], list[History]]:
+                weighting: BatchWeights | None = None, processes: int | None = None,
+                **overrides) -> tuple[list[nn.Module], list[History]]:
     """Train one policy per seed, all at once; returns ``(policies, histories)``, one of each per seed.
 
     Seed s's run is ``config`` with ``seed=s``: its own initial weights, environments, action noise,
@@ -61,15 +63,46 @@ def train_seeds(config: TrainConfig | None = None, seeds: Iterable[int] = range(
     weighting: the weights of each gradient step on a batch (pgcourse/weights.py), the loop's one
     extension point; default ``batch_weights(config)``: one on-policy step, or ``steps_per_batch``
     steps with importance-weighted reuse.
+    processes: how many processes share the seeds, each training a contiguous group of them
+    (pgcourse/seeds/processes.py). None: one per usable core, at most 4 and at most K, where forking
+    is possible (Linux) and nothing must run in this process: no callback, no on_step, no weighting of
+    one's own (it may keep state), progress=False.
+    The environment variable PGCOURSE_PROCESSES overrides None (1 turns it off). A group's seeds run
+    exactly as that group would in one process, so the grouping moves numbers only where several
+    seeds do (the batched product above).
     Taught in notebooks/03_reinforce.ipynb.
     """
     config = merge_config(config, overrides)
     seeds = [check_seed(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed, got none")
-    with single_thread():
-        return _train_seeds(config, seeds, progress, callback, on_step,
-                            batch_weights(config) if weighting is None else weighting)
+    n = _processes(processes, len(seeds), progress, callback, on_step, weighting)
+    weighting = batch_weights(config) if weighting is None else weighting
+
+    def run(group):
+        with single_thread():
+            return _train_seeds(config, group, progress, callback, on_step, weighting)
+
+    if n == 1:
+        return run(seeds)
+    runs = run_forked(run, split(seeds, n), interrupted=lambda r: r[1][0].interrupt_signal)
+    return [p for policies, _ in runs for p in policies], [h for _, histories in runs for h in histories]
+
+
+def _processes(processes, k: int, progress, callback, on_step, weighting) -> int:
+    """How many processes train_seeds uses (see its docstring)."""
+    if processes is not None:
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise ValueError(f"processes must be a whole number ≥ 1, got {processes!r}")
+        if processes > 1 and (callback is not None or on_step is not None or progress is not False):
+            raise ValueError(f"processes={processes} needs progress=False and no callback or on_step "
+                             "(they run in this process only); use processes=1")
+        if processes > 1 and not can_fork():
+            raise ValueError(f"processes={processes} needs os.fork (Linux); use processes=1")
+        return min(processes, k)
+    if callback is not None or on_step is not None or weighting is not None or progress is not False:
+        return 1
+    return auto_processes(k)
 
 
 def _make_stacks(config: TrainConfig, seeds, envs):

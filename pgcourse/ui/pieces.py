@@ -58,6 +58,7 @@ from pgcourse.estimators import pg_pseudo_loss
 from pgcourse.history import History
 from pgcourse.returns import reward_to_go
 from pgcourse.seeds import train_seeds
+from pgcourse.seeds.processes import auto_processes
 from pgcourse.stats import bootstrap_interval, final_returns, median_iqr
 from pgcourse.ui.checks import on_copies
 from pgcourse.weights import PieceWeights
@@ -326,7 +327,9 @@ def train_with_pieces(config: TrainConfig, seeds, *, rtg_fn: Callable | None = N
 
     used = {k: given[k] for k in pieces} or given   # the label names the pieces that train (all, if all are stubs)
     label = "your " + " + ".join(piece_name(fn) for fn in used.values())
-    ref_policies, reference = train_seeds(config, seeds, progress=False)
+    # both runs in the same groups of seeds (pgcourse/seeds/processes.py), so equal pieces give equal runs on any CPU
+    processes = auto_processes(len(seeds))
+    ref_policies, reference = train_seeds(config, seeds, progress=False, processes=processes)
     run = PieceRun(label, config, seeds, reference, None, notes=notes, reference_policies=ref_policies)
     if failure is not None:
         run.failure = failure
@@ -336,7 +339,7 @@ def train_with_pieces(config: TrainConfig, seeds, *, rtg_fn: Callable | None = N
         run.same_episodes = [True] * len(seeds)
         return run
     try:
-        run.reader_policies, run.reader = train_seeds(config, seeds, progress=False,
+        run.reader_policies, run.reader = train_seeds(config, seeds, progress=False, processes=processes,
                                                       weighting=PieceWeights(config, **pieces))
     except Exception as err:  # noqa: BLE001 — the reader's piece failed on a real batch
         run.failure = f"{label} raised {type(err).__name__} during training: {err}"

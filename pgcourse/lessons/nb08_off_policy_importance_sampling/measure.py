@@ -34,7 +34,7 @@ from pgcourse.tabular import (TabularMDP, action_values, enumerate_trajectories,
                               trajectory_log_prob)
 from pgcourse.history import History
 from pgcourse.config import TrainConfig, merge_config
-from pgcourse.seeds import train_seeds
+from pgcourse.seeds import over_seed_groups, train_seeds
 from pgcourse.weights import reuse_weights  # noqa: F401  (notebook 08 teaches it; it lives in the core)
 
 __all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
@@ -264,20 +264,27 @@ def train_reuse_seeds(config: TrainConfig | None = None, seeds=range(10), k_step
     config = replace(config, steps_per_batch=k_steps, importance_weights=weighting,
                      max_env_steps=config.max_env_steps if max_env_steps is None else max_env_steps)
     seeds = list(seeds)
-    max_log_ratio = [[] for _ in seeds]
-    ess_fraction = [[] for _ in seeds]
 
-    def record(k, iteration, step, batch, logp, logp_old):
-        if step == 0:
-            max_log_ratio[k].append([])
-            ess_fraction[k].append([])
-        log_c = log_ratios(logp, logp_old, batch.mask).sum(1)  # log c_{i,T_i}
-        max_log_ratio[k][-1].append(float(log_c.abs().max()))
-        ess_fraction[k][-1].append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
+    def run(group):
+        max_log_ratio = [[] for _ in group]
+        ess_fraction = [[] for _ in group]
 
-    policies, histories = train_seeds(config, seeds, progress=progress, on_step=record)
-    return policies, [ReuseHistory(**asdict(h), max_log_ratio=m, ess_fraction=e)
-                      for h, m, e in zip(histories, max_log_ratio, ess_fraction)]
+        def record(k, iteration, step, batch, logp, logp_old):
+            if step == 0:
+                max_log_ratio[k].append([])
+                ess_fraction[k].append([])
+            log_c = log_ratios(logp, logp_old, batch.mask).sum(1)  # log c_{i,T_i}
+            max_log_ratio[k][-1].append(float(log_c.abs().max()))
+            ess_fraction[k][-1].append(effective_sample_size((log_c - log_c.max()).exp()) / batch.n_traj)
+
+        policies, histories = train_seeds(config, group, progress=progress, on_step=record)
+        return policies, [ReuseHistory(**asdict(h), max_log_ratio=m, ess_fraction=e)
+                          for h, m, e in zip(histories, max_log_ratio, ess_fraction)]
+
+    # the recorder runs beside each group of seeds, so groups may train in processes of their own
+    groups = over_seed_groups(run, seeds, interrupted=lambda r: r[1][0].interrupt_signal,
+                              processes=None if progress is False else 1)
+    return [p for policies, _ in groups for p in policies], [h for _, hs in groups for h in hs]
 
 
 def train_reuse(config: TrainConfig | None = None, k_steps: int = 4, progress: bool | None = None,

@@ -28,7 +28,7 @@ from pgcourse.returns import reward_to_go
 from pgcourse.tabular import TabularMDP, enumerate_trajectories, tabular_gradient_samples, trajectory_log_prob
 from pgcourse.config import TrainConfig
 from pgcourse.evaluate import fresh_returns
-from pgcourse.seeds import train_seeds
+from pgcourse.seeds import over_seed_groups, train_seeds
 
 __all__ = ["ABLATION", "ABLATION_SEEDS", "ABLATION_ITERATIONS", "ABLATION_ENV_STEPS", "TARGET", "StepSizes",
            "StepRecorder", "step_sizes", "format_step_sizes", "AblationRow", "ablation", "format_ablation",
@@ -197,6 +197,11 @@ class AblationRow:
         return stats.final_returns(self.histories)
 
 
+def _interrupted(rows_of_a_group) -> str | None:
+    """The signal that stopped one of a group's rows early, if any."""
+    return next((h.interrupt_signal for histories, _ in rows_of_a_group for h in histories if h.interrupt_signal), None)
+
+
 def ablation(rows: Sequence[tuple[str, dict]] = ABLATION, seeds: Sequence[int] = ABLATION_SEEDS,
              iterations: int = ABLATION_ITERATIONS, max_env_steps: int = ABLATION_ENV_STEPS,
              target_return: float = TARGET, base: TrainConfig | None = None,
@@ -210,14 +215,30 @@ def ablation(rows: Sequence[tuple[str, dict]] = ABLATION, seeds: Sequence[int] =
     """
     base = TrainConfig() if base is None else base
     seeds = tuple(int(s) for s in seeds)
+    configs = [replace(base, **fields, iterations=int(iterations), target_return=float(target_return),
+                       max_env_steps=int(max_env_steps)) for _, fields in rows]
+
+    def run(group):  # every row on one group of seeds: (histories, recorder rows or None) per row
+        out = []
+        for (name, _), config in zip(rows, configs):
+            recorder = StepRecorder(group) if name in record_steps else None
+            _, histories = train_seeds(config, group, progress=False, callback=recorder)
+            out.append((histories, None if recorder is None else recorder.rows))
+        return out
+
+    # each group of seeds trains every row in a process of its own; the rows' seeds are then put back in order
+    groups = over_seed_groups(run, seeds, interrupted=_interrupted)
     out = []
-    for name, fields in rows:
-        config = replace(base, **fields, iterations=int(iterations), target_return=float(target_return),
-                         max_env_steps=int(max_env_steps))
-        recorder = StepRecorder(seeds) if name in record_steps else None
-        _, histories = train_seeds(config, seeds, progress=False, callback=recorder)
-        out.append(AblationRow(name, dict(fields), config, seeds, histories, int(max_env_steps),
-                               None if recorder is None else recorder.result()))
+    for i, ((name, fields), config) in enumerate(zip(rows, configs)):
+        histories = [h for group in groups for h in group[i][0]]
+        sizes = None
+        if name in record_steps:
+            recorder = StepRecorder(seeds)
+            for group in groups:
+                for key, values in group[i][1].items():
+                    recorder.rows[key].extend(values)
+            sizes = recorder.result()
+        out.append(AblationRow(name, dict(fields), config, seeds, histories, int(max_env_steps), sizes))
     return out
 
 
