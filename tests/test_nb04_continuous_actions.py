@@ -367,7 +367,7 @@ def pendulum(request):
     policy on 32 fresh episodes (seeds 10 000 + s); on the notebook's seeds and on 10 others."""
     seeds = request.param
     config = TrainConfig(env_id="Pendulum-v1", n_traj=32, gamma=0.95, lr=0.01, iterations=150)
-    policies, histories = train_seeds(config, seeds)
+    policies, histories = train_seeds(config, seeds, progress=False)   # as the notebook: the same groups
     assert not any(h.diverged for h in histories)
     rets = seed_curves(histories, "mean_return")
     sigma = np.exp(seed_curves(histories, "entropy") - 0.5 * np.log(2 * np.pi * np.e))
@@ -406,9 +406,10 @@ def test_claim_pendulum_return_rises_over_10_seeds(pendulum):
 @pytest.mark.slow
 @pytest.mark.claims
 def test_claim_pendulum_sigma_hardly_moves_then_shrinks(pendulum):
-    """The median σ stays within about 10 % of 1 in iterations 0–39 ("within 2 %" is said only of the stored
-    seeds 0–9; seeds 10–19 under ATEN_CPU_CAPABILITY=default drift to 0.934 by iteration 39); in the last batch it
-    is below 1 on most seeds (≥ 7 of 10), with a median of about three quarters."""
+    """The median σ stays within about 10 % of 1 in iterations 0–39 ("within 3 %" is said only of the stored
+    seeds 0–9: 1.02 on AVX-512, 1.03 on AVX2; seeds 10–19 under ATEN_CPU_CAPABILITY=default drift to 0.934 by
+    iteration 39); in the last batch it is below 1 on most seeds (≥ 7 of 10), with a median between about 0.75
+    and 0.8 (0.75 on AVX-512, 0.80 on AVX2; the test allows 0.65–0.85)."""
     sigma = pendulum["sigma"]
     median = np.median(sigma, 0)
     assert 0.9 < median[:40].min() and median[:40].max() < 1.1
