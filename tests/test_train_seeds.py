@@ -232,6 +232,8 @@ def test_forked_groups_are_the_groups_trained_here(overrides):
     here = [train_seeds(config, group, progress=False, processes=1) for group in split(seeds, 2)]
     _same_runs(forked, ([p for ps, _ in here for p in ps], [h for _, hs in here for h in hs]))
     assert split(seeds, 2) == [[3, 11, 0], [1, 7]]
+    pids = over_seed_groups(lambda group: os.getpid(), seeds, processes=2)   # it does fork: two processes
+    assert pids[0] == os.getpid() and pids[1] != os.getpid()
 
 
 @pytest.mark.skipif(not can_fork(), reason="forking is used on Linux only")
@@ -266,13 +268,36 @@ def _fails_unpicklably(group):
     return group
 
 
+class NeedsTwo(Exception):
+    """Pickles, but does not unpickle: pickle calls NeedsTwo(a) with the one argument it kept."""
+
+    def __init__(self, a, b):
+        super().__init__(a)
+
+
+def _fails_with_needs_two(group):
+    if 7 in group:
+        raise NeedsTwo("two arguments", "needed")
+    return group
+
+
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
 @pytest.mark.skipif(not can_fork(), reason="forking is used on Linux only")
 def test_a_child_error_is_raised_here_and_the_results_come_in_order():
+    fds = _open_fds()
     assert over_seed_groups(lambda g: g, [1, 2, 3, 4, 5], processes=3) == [[1, 2], [3, 4], [5]]
-    with pytest.raises(ValueError, match="seed 7 cannot"):
+    with pytest.raises(ValueError, match="seed 7 cannot") as raised:
         over_seed_groups(_fails_for_seven, [1, 2, 7], processes=2)
+    assert "in the process that trained these seeds" in raised.value.__notes__[0]
+    assert "_fails_for_seven" in raised.value.__notes__[0]          # the child's traceback comes with it
     with pytest.raises(RuntimeError, match="Local: a local exception class"):
         over_seed_groups(_fails_unpicklably, [1, 2, 7], processes=2)
+    with pytest.raises(RuntimeError, match="NeedsTwo: two arguments"):
+        over_seed_groups(_fails_with_needs_two, [1, 2, 7], processes=2)
+    assert _open_fds() == fds
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
 
@@ -281,9 +306,13 @@ def test_a_child_error_is_raised_here_and_the_results_come_in_order():
 def test_groups_do_not_fork_again_and_nothing_is_printed_twice(capfd, monkeypatch):
     """Inside a group (a child's, or this process's own) a train_seeds call stays in its process; text printed
     before the fork is printed once, not once more by each child."""
-    monkeypatch.delenv("PGCOURSE_PROCESSES", raising=False)
+    monkeypatch.setenv("PGCOURSE_PROCESSES", "4")
+    assert auto_processes(10) == 4
     print("printed before the fork", end="")
-    assert over_seed_groups(lambda group: auto_processes(10), [1, 2, 3, 4], processes=2) == [1, 1]
+    inside = over_seed_groups(lambda group: (auto_processes(10), over_seed_groups(lambda g: os.getpid(), [0, 1], processes=2)),
+                              [1, 2, 3, 4], processes=2)
+    assert [n for n, _ in inside] == [1, 1]
+    assert all(len(pids) == 1 for _, pids in inside)  # an explicit count inside a group stays in one group too
     print()
     assert capfd.readouterr().out.count("printed before the fork") == 1
 

@@ -30,7 +30,7 @@ from ..policies import make_policy
 from ..reinforce import reached
 from ..runs import Interrupt, batch_seed, check_memory, progress_bar, single_thread
 from ..weights import BatchWeights, batch_weights
-from .processes import auto_processes, can_fork, run_forked, split
+from .processes import auto_processes, can_fork, inside_group, run_forked, split
 from .stack import PolicyStack, StackedOptimizer, StackedUniform, ValueStack
 
 __all__ = ["SeedCallback", "SeedStepHook", "train_seeds", "fit_value"]
@@ -99,7 +99,7 @@ def _processes(processes, k: int, progress, callback, on_step, weighting) -> int
                              "(they run in this process only); use processes=1")
         if processes > 1 and not can_fork():
             raise ValueError(f"processes={processes} needs os.fork (Linux); use processes=1")
-        return min(processes, k)
+        return 1 if inside_group() else min(processes, k)  # no processes of processes
     if callback is not None or on_step is not None or weighting is not None or progress is not False:
         return 1
     return auto_processes(k)

@@ -1,7 +1,7 @@
 """Groups of seeds in forked processes, so that a many-seed run uses every core.
 
 A step of the K-seed engine is mostly fixed cost (a few dozen small NumPy and torch calls, whatever K),
-so two processes of K/2 seeds finish in about 0.6 of the time one process of K takes on two cores.
+so two processes of K/2 seeds finish in about 0.7 of the time one process of K takes on two cores.
 ``run_forked(fn, groups)`` returns ``[fn(g) for g in groups]``: ``groups[0]`` runs here while each other
 group runs in a child made by ``os.fork`` (so ``fn`` may be any function, a notebook's own included),
 which sends its result back pickled. Nothing here is on the reading path: it only makes
@@ -19,9 +19,11 @@ import os
 import pickle
 import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 
-__all__ = ["can_fork", "usable_cores", "auto_processes", "split", "run_forked", "over_seed_groups"]
+__all__ = ["can_fork", "usable_cores", "auto_processes", "inside_group", "split", "run_forked", "over_seed_groups"]
 
 _PR_SET_PDEATHSIG = 1
 _inside_group = False  # True in a forked child, and here while this process trains its own group: no processes of processes
@@ -61,9 +63,16 @@ def over_seed_groups(fn: Callable, seeds: Sequence, interrupted: Callable[[objec
     Merge the groups' results in order to get the seeds' results in order."""
     seeds = list(seeds)
     n = auto_processes(len(seeds)) if processes is None else min(processes, len(seeds))
+    if _inside_group:  # no processes of processes
+        n = 1
     if n <= 1:
         return [fn(seeds)]
     return run_forked(fn, split(seeds, n), interrupted)
+
+
+def inside_group() -> bool:
+    """True in a forked child, and in this process while it trains its own group of a forked call."""
+    return _inside_group
 
 
 def split(items: Sequence, n: int) -> list[list]:
@@ -81,10 +90,11 @@ def run_forked(fn: Callable, groups: Sequence, interrupted: Callable[[object], s
     """``[fn(g) for g in groups]``, groups[1:] each in a forked child, groups[0] in this process.
 
     interrupted(result) names the signal (e.g. "SIGINT") that stopped this process's own ``fn`` early, or
-    None; the children then get that signal too, and stop the same way. An exception in a child is
-    raised here (as a RuntimeError with the child's message if it cannot be pickled)."""
+    None; the children then get that signal too, and stop the same way. A child writes its result to an
+    unlinked temporary file, so it never waits for this process to read. An exception in a child is raised
+    here with the child's traceback as a note (as a RuntimeError if it cannot travel)."""
     global _inside_group
-    children = []
+    children: list[tuple[int, object]] = []
     _flush()  # what this process printed so far is sent now, not once more by every child
     try:
         for group in groups[1:]:
@@ -98,40 +108,57 @@ def run_forked(fn: Callable, groups: Sequence, interrupted: Callable[[object], s
         if stopped is not None:
             _signal_all(children, getattr(signal, stopped))
         with _Forwarding(children):
-            for pid, fd in children:
-                results.append(_receive(pid, fd))
-        children = []
+            while children:
+                pid, file = children[0]
+                _, status = os.waitpid(pid, 0)  # a second Ctrl-C here raises: the child is still listed, and killed
+                children.pop(0)  # reaped: never signalled or killed again
+                results.append(_receive(pid, file, status))
         return results
     finally:  # an error or a second Ctrl-C here: no child outlives the call
-        for pid, fd in children:
-            _kill(pid, fd)
+        for pid, file in children:
+            _kill(pid, file)
 
 
-def _fork(fn: Callable, group) -> tuple[int, int]:
-    read, write = os.pipe()
-    pid = os.fork()
+def _fork(fn: Callable, group) -> tuple[int, object]:
+    file = tempfile.TemporaryFile()
+    try:
+        pid = os.fork()
+    except BaseException:
+        file.close()
+        raise
     if pid == 0:  # the child: never returns
         global _inside_group
         _inside_group, status = True, 1
         try:
-            os.close(read)
-            os.setpgid(0, 0)
+            os.setpgid(0, 0)  # Ctrl-C to this process group (a kernel's interrupt) reaches the parent only
             _die_with_parent()
             try:
                 payload = pickle.dumps(("ok", fn(group)))
             except BaseException as error:  # noqa: BLE001 - every failure goes back to the parent
-                try:
-                    payload = pickle.dumps(("error", error))
-                except Exception:  # noqa: BLE001
-                    payload = pickle.dumps(("error", RuntimeError(f"{type(error).__name__}: {error}")))
-            with os.fdopen(write, "wb") as out:
-                out.write(payload)
+                payload = _pickled_error(error)
+            for signum in (signal.SIGINT, signal.SIGTERM):  # done: a late signal must not cut the result short
+                signal.signal(signum, signal.SIG_IGN)
+            file.write(payload)
+            file.flush()
             status = 0
         finally:
             _flush()
             os._exit(status)
-    os.close(write)
-    return pid, read
+    try:
+        os.setpgid(pid, pid)  # also here, so no signal to our group reaches the child before it does so itself
+    except OSError:
+        pass
+    return pid, file
+
+
+def _pickled_error(error: BaseException) -> bytes:
+    trace = traceback.format_exc()
+    try:
+        payload = pickle.dumps(("error", error, trace))
+        pickle.loads(payload)  # an exception that pickles but does not unpickle comes back as a RuntimeError
+        return payload
+    except Exception:  # noqa: BLE001
+        return pickle.dumps(("error", RuntimeError(f"{type(error).__name__}: {error}"), trace))
 
 
 def _flush() -> None:
@@ -148,22 +175,29 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # pragma: no cover
         pass
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
 
 
-def _receive(pid: int, fd: int):
-    with os.fdopen(fd, "rb") as stream:
-        data = stream.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        raise RuntimeError(f"a training process (pid {pid}) ended without a result "
-                           f"(status {os.waitstatus_to_exitcode(status)})")
-    kind, value = pickle.loads(data)
+def _receive(pid: int, file, status: int):
+    """The result a reaped child left in its file (raised, if it was an error)."""
+    try:
+        file.seek(0)
+        data = file.read()
+    finally:
+        file.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 or not data:
+        raise RuntimeError(f"a training process (pid {pid}) ended without a result (exit status {code})")
+    kind, value, *trace = pickle.loads(data)
     if kind == "error":
+        if trace:
+            value.add_note(f"in the process that trained these seeds (pid {pid}):\n{trace[0]}")
         raise value
     return value
 
 
-def _kill(pid: int, fd: int) -> None:
+def _kill(pid: int, file) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -172,10 +206,7 @@ def _kill(pid: int, fd: int) -> None:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
-    try:
-        os.close(fd)
-    except OSError:
-        pass
+    file.close()
 
 
 def _signal_all(children, signum: int) -> None:
@@ -190,9 +221,12 @@ class _Forwarding:
     """While this process waits for its children, SIGINT and SIGTERM are passed on to them."""
 
     def __init__(self, children):
-        self.children, self.previous = children, {}
+        self.children, self.previous, self.received = children, {}, False
 
     def _forward(self, signum, frame):
+        if self.received:  # a second signal: stop at once (the caller's finally kills the children)
+            raise KeyboardInterrupt
+        self.received = True
         _signal_all(self.children, signum)
 
     def __enter__(self):

@@ -224,12 +224,15 @@ def ablation(rows: Sequence[tuple[str, dict]] = ABLATION, seeds: Sequence[int] =
             recorder = StepRecorder(group) if name in record_steps else None
             _, histories = train_seeds(config, group, progress=False, callback=recorder)
             out.append((histories, None if recorder is None else recorder.rows))
+            if any(h.interrupted for h in histories):  # Ctrl-C: no further rows
+                break
         return out
 
     # each group of seeds trains every row in a process of its own; the rows' seeds are then put back in order
     groups = over_seed_groups(run, seeds, interrupted=_interrupted)
     out = []
-    for i, ((name, fields), config) in enumerate(zip(rows, configs)):
+    done = min(len(group) for group in groups)  # after a Ctrl-C, the rows every group began (their last one cut short)
+    for i, ((name, fields), config) in enumerate(zip(rows[:done], configs)):
         histories = [h for group in groups for h in group[i][0]]
         sizes = None
         if name in record_steps:
