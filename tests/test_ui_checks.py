@@ -1,5 +1,7 @@
 """The checker machinery: passes the reference, fails wrong code and stubs with the first mismatch."""
 
+import inspect
+
 import pytest
 import torch
 
@@ -226,3 +228,87 @@ def test_a_checker_called_on_a_name_not_defined_yet_says_so_in_one_line(capfd):
     finally:
         shell.set_custom_exc((), None)
         InteractiveShell.clear_instance()
+
+# --- diagnoses: each mistake a prompt warns about is named when a reader makes it (pgcourse/ui/mistakes.py) -------
+
+def _diagnosed_checkers():
+    from pgcourse.lessons.nb03_reinforce import checks as c03
+    from pgcourse.lessons.nb06_causality_reward_to_go import checks as c06
+    from pgcourse.lessons.nb07_baselines import checks as c07
+    from pgcourse.lessons.nb09_implementing_policy_gradients import checks as c09
+    from pgcourse.lessons.nb10_capstone import checks as c10
+    from pgcourse.ui import mistakes as m
+
+    def reduction_steps(wrong):  # notebook 09's loss takes reduction=; these mistakes are of reduction="steps"
+        return lambda logp, weights, mask, reduction="trajectories": (
+            wrong(logp, weights, mask) if reduction == "steps" else c09.pseudo_loss_reference(logp, weights, mask))
+
+    def reduction_trajectories(wrong):
+        return lambda logp, weights, mask, reduction="trajectories": (
+            wrong(logp, weights, mask) if reduction == "trajectories"
+            else c09.pseudo_loss_reference(logp, weights, mask, "steps"))
+
+    return [("06 reward_to_go_loop", c06.check_reward_to_go_loop, m.REWARD_TO_GO, None),
+            ("10 my_reward_to_go", c10.check_my_reward_to_go, m.REWARD_TO_GO, None),
+            ("03 reinforce_weights", c03.check_reinforce_weights, m.TOTAL_RETURN_WEIGHTS, None),
+            ("03 pseudo_loss", c03.check_pseudo_loss, m.PSEUDO_LOSS, None),
+            ("10 my_pseudo_loss", c10.check_my_pseudo_loss, m.PSEUDO_LOSS, None),
+            ("09 pseudo_loss, trajectories", c09.check_pseudo_loss, m.PSEUDO_LOSS_ANY_PADDING, reduction_trajectories),
+            ("09 pseudo_loss, steps", c09.check_pseudo_loss, m.PSEUDO_LOSS_STEPS, reduction_steps),
+            ("09 notes_pg_loss", c09.check_notes_pg_loss, m.NOTES_LOSS, None),
+            ("07 time_mean_baseline", c07.check_time_mean_baseline, m.MEAN_BASELINE, None),
+            ("10 my_mean_baseline", c10.check_my_mean_baseline, m.MEAN_BASELINE, None),
+            ("10 normalised_advantages", c10.check_normalised_advantages, m.NORMALISED, None)]
+
+
+def _as_reader(wrong, wrap):
+    base = wrong if wrap is None else wrap(wrong)
+
+    def fn(*args, **kwargs):  # the reader's function: a function of theirs, not pgcourse's
+        return base(*args, **kwargs)
+    return fn
+
+
+def _run_check(check, fn):
+    return check(fn, verbose=False) if "verbose" in inspect.signature(check).parameters else check(fn)
+
+
+@pytest.mark.parametrize("label, check, catalogue, wrap", _diagnosed_checkers(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_mistake_of_a_checker_is_caught_and_named(label, check, catalogue, wrap):
+    """A reader whose function IS one of the mistakes fails and is told a mistake that gives exactly what they
+    returned on the kept failing case (the mistake itself, or one the case cannot tell from it), never only numbers."""
+    from pgcourse.ui.checks import _same
+
+    for why, wrong in catalogue:
+        fn = _as_reader(wrong, wrap)
+        result = _run_check(check, fn)
+        assert not result.passed, (label, why)
+        assert result.case is not None and result.message.startswith("case "), result.message
+        named = [w for w, _ in catalogue if w in result.message]
+        assert named, (label, why, result.message)
+        got = result.rerun(fn)
+        assert any(_same(got, result.rerun(_as_reader(other, wrap)), 1e-5, 1e-5)
+                   for w, other in catalogue if w == named[0]), (label, why, result.message)
+
+
+def test_every_mistake_is_named_by_itself_somewhere():
+    """Each mistake of each catalogue is the one named, for the reader who makes it, by at least one checker."""
+    seen = set()
+    for label, check, catalogue, wrap in _diagnosed_checkers():
+        for why, wrong in catalogue:
+            if why in _run_check(check, _as_reader(wrong, wrap)).message:
+                seen.add(why)
+    from pgcourse.ui import mistakes as m
+    every = {why for catalogue in (m.REWARD_TO_GO, m.PSEUDO_LOSS_ANY_PADDING, m.PSEUDO_LOSS_STEPS, m.TOTAL_RETURN_WEIGHTS,
+                                   m.MEAN_BASELINE, m.NORMALISED, m.NOTES_LOSS) for why, _ in catalogue}
+    assert every - seen == set()
+
+
+def test_a_wrong_answer_that_is_no_known_mistake_gets_numbers_only():
+    from pgcourse.lessons.nb06_causality_reward_to_go.checks import check_reward_to_go_loop
+    from pgcourse.returns import reward_to_go
+
+    def reward_to_go_loop(rew, mask=None, gamma=1.0):
+        return reward_to_go(rew, mask, gamma) + 0.5
+    result = check_reward_to_go_loop(reward_to_go_loop, verbose=False)
+    assert not result.passed and result.message.startswith("case 1: reward_to_go_loop(")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["CheckResult", "first_mismatch", "check_function", "report", "check_loss", "call_reader",
+__all__ = ["CheckResult", "first_mismatch", "check_function", "diagnose", "report", "check_loss", "call_reader",
            "check_number_prediction", "not_yours", "on_copies", "one_line_for_undefined_exercises"]
 
 
@@ -124,8 +124,8 @@ def not_yours(name: str, fn: Callable) -> CheckResult | None:
 
 
 def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
-                   atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True, hint: str | None = None
-                   ) -> CheckResult:
+                   atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True, hint: str | None = None,
+                   mistakes: Iterable[tuple[str, Callable]] = ()) -> CheckResult:
     """Compare fn(*args, **kwargs) with reference(*args, **kwargs) on every case; report the first failure.
 
     Each call gets its own copy of the case's inputs: a function that writes into its input (a correct
@@ -134,6 +134,8 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
     hint: makes this a predict-then-check exercise. A wrong answer is told which case is wrong, what the
     reader answered and the hint; the right value is never printed, so the next try is still a prediction
     (where the answer is one of two or three values, naming the wrong case still narrows it down).
+    mistakes: (what to say, wrong_fn) pairs (pgcourse/ui/mistakes.py). When the reader's result on the failing
+    case is what wrong_fn gives there, and the right answer is not, the line names that mistake first.
     """
     cases = list(cases)
     result = not_yours(name, fn)
@@ -158,12 +160,35 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
                                               f"Hint: {hint}", (_copied(args), _copied(kwargs)))
             break
         if mismatch is not None:
-            result = CheckResult(name, False, f"case {k}: {call} returned {mismatch}{KEPT}",
-                                 (_copied(args), _copied(kwargs)))
+            why = diagnose(got, expected, mistakes, args, kwargs, atol, rtol)
+            said = f"case {k}: {why} ({call} returned {mismatch})" if why else f"case {k}: {call} returned {mismatch}"
+            result = CheckResult(name, False, said + KEPT, (_copied(args), _copied(kwargs)))
             break
     if result is None:
         result = CheckResult(name, True, f"all {len(cases)} cases match the reference")
     return report(result, verbose)
+
+
+def _same(a, b, atol: float, rtol: float) -> bool:
+    """a and b hold the same numbers (NaN where the other has NaN), in the same shape."""
+    try:
+        x, y = _as_array(a), _as_array(b)
+    except (TypeError, ValueError):
+        return False
+    return x.shape == y.shape and bool(np.allclose(x, y, atol=atol, rtol=rtol, equal_nan=True))
+
+
+def diagnose(got, expected, mistakes: Iterable[tuple[str, Callable]], args, kwargs,
+             atol: float = 1e-5, rtol: float = 1e-5) -> str | None:
+    """What the first mistake whose wrong function gives ``got`` on this case (and not ``expected``) says."""
+    for why, wrong in mistakes:
+        try:
+            value = wrong(*_copied(args), **_copied(kwargs))
+        except Exception:  # noqa: BLE001 - a mistake that does not apply to this case names nothing
+            continue
+        if _same(got, value, atol, rtol) and not _same(expected, value, atol, rtol):
+            return why
+    return None
 
 
 def report(result: CheckResult, verbose: bool = True) -> CheckResult:
@@ -219,7 +244,8 @@ def check_number_prediction(name: str, predict: Callable, exact: float, tol: flo
 
 
 def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tuple[tuple, dict]],
-               atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True) -> CheckResult:
+               atol: float = 1e-5, rtol: float = 1e-5, verbose: bool = True,
+               mistakes: Iterable[tuple[str, Callable]] = ()) -> CheckResult:
     """Check a pseudo-loss exercise: fn(logp, weights, *rest, **kwargs) → scalar L, on every case.
 
     Three things must hold, as for the reference: the value; the gradient with respect to logp
@@ -227,7 +253,7 @@ def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tup
     of the gradient step, so the loss must use ``weights.detach()``). Reports the first failure.
     """
     cases = list(cases)
-    result = check_function(name, fn, reference, cases, atol, rtol, verbose=False)
+    result = check_function(name, fn, reference, cases, atol, rtol, verbose=False, mistakes=mistakes)
     if not result.passed:
         return report(result, verbose)
     for k, ((logp, weights, *rest), kwargs) in enumerate(cases, start=1):

@@ -13,6 +13,7 @@ from pgcourse.config import TrainConfig
 from pgcourse.returns import reward_to_go
 from pgcourse.runs import batch_seed, single_thread
 from pgcourse.ui.checks import CheckResult, check_function, check_loss, report
+from pgcourse.ui.mistakes import PSEUDO_LOSS, TOTAL_RETURN_WEIGHTS
 
 from .loop import initial_policy
 
@@ -46,7 +47,8 @@ def check_reinforce_weights(fn, verbose: bool = True) -> CheckResult:
     # padding holds garbage (not zeros) in the last case: a masked step must never count
     rew, mask = _padded_batch(5, 7, seed=2)
     cases.append(((torch.where(mask, rew, torch.full((), 9.0)), mask), {}))
-    return check_function("reinforce_weights", fn, reference_reinforce_weights, cases, verbose=verbose)
+    return check_function("reinforce_weights", fn, reference_reinforce_weights, cases, verbose=verbose,
+                          mistakes=TOTAL_RETURN_WEIGHTS)
 
 
 def reference_pseudo_loss(logp, weights, mask):
@@ -68,7 +70,7 @@ def _loss_cases():
 
 def check_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
     """fn(logp, weights, mask) -> scalar L with ∇_logp L = −w/N on real steps and no gradient into the weights."""
-    return check_loss("pseudo_loss", fn, reference_pseudo_loss, _loss_cases(), verbose=verbose)
+    return check_loss("pseudo_loss", fn, reference_pseudo_loss, _loss_cases(), verbose=verbose, mistakes=PSEUDO_LOSS)
 
 
 def reference_leave_one_out_factor(n):

@@ -7,6 +7,7 @@ import torch
 from pgcourse.returns import reward_to_go
 from pgcourse.tabular import MAX_ENUMERATED, TabularMDP
 from pgcourse.ui.checks import CheckResult, call_reader, check_function, report
+from pgcourse.ui.mistakes import REWARD_TO_GO
 from .measure import exact_causality_variances, past_rewards
 
 __all__ = ["check_reward_to_go_loop", "check_past_rewards", "check_negative_cross_term"]
@@ -31,7 +32,7 @@ def check_reward_to_go_loop(fn, verbose: bool = True) -> CheckResult:
              ((rew,), {"gamma": 0.9}),
              ((rew,), {"mask": mask}),
              ((rew,), {"mask": mask, "gamma": 0.7})]
-    return check_function("reward_to_go_loop", fn, reward_to_go, cases, verbose=verbose)
+    return check_function("reward_to_go_loop", fn, reward_to_go, cases, verbose=verbose, mistakes=REWARD_TO_GO)
 
 
 def check_past_rewards(fn, verbose: bool = True) -> CheckResult:

@@ -9,6 +9,7 @@ import torch
 from pgcourse.baselines import optimal_scalar_baseline, time_mean_baseline
 from pgcourse.tabular import TabularMDP
 from pgcourse.ui.checks import CheckResult, check_function, check_number_prediction, report
+from pgcourse.ui.mistakes import MEAN_BASELINE
 from .measure import baseline_moments, trajectory_table
 from .panel import make_problem
 
@@ -85,7 +86,7 @@ def _time_mean_baseline_cases():
 def check_time_mean_baseline(fn) -> CheckResult:
     """fn(rtg (N, T), mask (N, T)) -> b_t = mean of Q̂_{i,t} over the trajectories running at t, (T,), 0 if none."""
     return check_function("time_mean_baseline", fn, lambda rtg, mask: time_mean_baseline(rtg, mask),
-                          _time_mean_baseline_cases())
+                          _time_mean_baseline_cases(), mistakes=MEAN_BASELINE)
 
 
 def double_baseline_ratio(problem: str = "random MDP") -> float:

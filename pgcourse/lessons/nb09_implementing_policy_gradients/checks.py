@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from pgcourse.estimators import pg_pseudo_loss
 from pgcourse.ui.checks import CheckResult, call_reader, check_function, check_loss, report
+from pgcourse.ui.mistakes import NOTES_LOSS, PSEUDO_LOSS_ANY_PADDING, PSEUDO_LOSS_STEPS
 
 __all__ = ["pseudo_loss_reference", "check_pseudo_loss", "notes_pg_loss_reference", "check_notes_pg_loss",
            "SCALING_KEYS", "SCALING_FACTORS", "scaling_reference", "check_scaling_prediction"]
@@ -29,7 +30,9 @@ def _pseudo_loss_cases():
             lengths = torch.randint(1, t + 1, (n,), generator=gen)
             lengths[0] = t
             mask = torch.arange(t)[None, :] < lengths[:, None]
-            logp = torch.where(mask, logp, torch.full_like(logp, -5.0))     # padding holds junk on purpose
+            # padding holds anything: here log π = −inf (an impossible action), which multiplying by the mask
+            # turns into NaN (−inf · 0); the weights' padding is finite junk, so the right gradient stays finite
+            logp = torch.where(mask, logp, torch.full_like(logp, -math.inf))
             weights = torch.where(mask, weights, torch.full_like(weights, 7.0))
         for reduction in ("trajectories", "steps"):
             cases.append(((logp, weights, mask), {"reduction": reduction}))
@@ -47,6 +50,18 @@ def pseudo_loss_reference(logp, weights, mask, reduction="trajectories"):
     return loss
 
 
+def _by_reduction():
+    """The pseudo-loss mistakes of each reduction, each applied only to the cases of its reduction."""
+    def only(reduction, wrong):
+        def applies(*args, **kwargs):
+            if kwargs.get("reduction", "trajectories") != reduction:
+                raise ValueError("another reduction")
+            return wrong(*args)
+        return applies
+    return ([(why, only("trajectories", wrong)) for why, wrong in PSEUDO_LOSS_ANY_PADDING]
+            + [(why, only("steps", wrong)) for why, wrong in PSEUDO_LOSS_STEPS])
+
+
 def check_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
     """fn(logp, weights, mask, reduction) = −(1/D) Σ_i Σ_t logp_{i,t} · weights_{i,t} over the real steps,
     weights detached; D = N for reduction="trajectories", D = Σ_i T_i (the number of real steps) for "steps".
@@ -55,7 +70,7 @@ def check_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
     with pseudo_loss_reference, and checks that no gradient flows into the weights (they are constants).
     """
     return check_loss("pseudo_loss", fn, pseudo_loss_reference, _pseudo_loss_cases(), atol=1e-8, rtol=1e-6,
-                      verbose=verbose)
+                      verbose=verbose, mistakes=_by_reduction())
 
 
 def notes_pg_loss_reference(logits, actions, q_values):
@@ -81,7 +96,7 @@ def _notes_cases():
 def check_notes_pg_loss(fn, verbose: bool = True) -> CheckResult:
     """fn(logits (M, A), actions (M,), q_values (M, 1)) = (1/M) Σ_j −log softmax(logits_j)[a_j] · Q̂_j."""
     return check_function("notes_pg_loss", fn, notes_pg_loss_reference, _notes_cases(), atol=1e-8, rtol=1e-6,
-                          verbose=verbose)
+                          verbose=verbose, mistakes=NOTES_LOSS)
 
 
 SCALING_KEYS = ("loss", "gradient", "sgd_step", "adam_steps")

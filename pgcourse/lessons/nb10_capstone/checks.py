@@ -20,6 +20,7 @@ from pgcourse.returns import reward_to_go
 from pgcourse.config import TrainConfig
 from pgcourse.seeds import train_seeds
 from pgcourse.ui.checks import CheckResult, check_function, check_loss, report
+from pgcourse.ui.mistakes import MEAN_BASELINE, NORMALISED, PSEUDO_LOSS, REWARD_TO_GO
 
 from .measure import discounted_expected_gradient, patience_mdp
 
@@ -45,7 +46,7 @@ def check_normalised_advantages(fn, verbose: bool = True) -> CheckResult:
     """fn(adv, mask) = (A − mean A) / (std A + 1e-8) over the real steps (std with Bessel's correction,
     torch.std's default), 0 on the padding — pgcourse.baselines.normalise."""
     return check_function("normalised_advantages", fn, normalise, _advantage_cases(), atol=1e-6, rtol=1e-6,
-                          verbose=verbose)
+                          verbose=verbose, mistakes=NORMALISED)
 
 
 # --- the capstone: a configuration for Acrobot-v1 --------------------------------------------------------
@@ -147,7 +148,8 @@ def check_my_reward_to_go(fn, verbose: bool = True) -> CheckResult:
     """fn(rew, mask, gamma) = Q̂_{i,t} = Σ_{t'≥t} γ^{t'−t} r_{i,t'} on the real steps, 0 on the padding
     (pgcourse.returns.reward_to_go), for γ = 1, 0.9 and 0.5 on ragged batches with junk in the padding."""
     cases = [((rew.clone(), mask.clone(), gamma), {}) for rew, mask in _piece_cases() for gamma in (1.0, 0.9, 0.5)]
-    return check_function("my_reward_to_go", fn, reward_to_go, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
+    return check_function("my_reward_to_go", fn, reward_to_go, cases, atol=1e-5, rtol=1e-5, verbose=verbose,
+                          mistakes=REWARD_TO_GO)
 
 
 def check_my_mean_baseline(fn, verbose: bool = True) -> CheckResult:
@@ -156,7 +158,8 @@ def check_my_mean_baseline(fn, verbose: bool = True) -> CheckResult:
     cases = [((reward_to_go(rew, mask, 0.9), mask.clone()), {}) for rew, mask in _piece_cases()]
     for (rtg, mask), _ in cases:
         rtg[~mask] = 7.0                      # junk on the padding, to be ignored
-    return check_function("my_mean_baseline", fn, time_mean_baseline, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
+    return check_function("my_mean_baseline", fn, time_mean_baseline, cases, atol=1e-5, rtol=1e-5, verbose=verbose,
+                          mistakes=MEAN_BASELINE)
 
 
 def check_my_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
@@ -167,7 +170,8 @@ def check_my_pseudo_loss(fn, verbose: bool = True) -> CheckResult:
     for rew, mask in _piece_cases():
         logp = -torch.rand(rew.shape, generator=gen) * 2
         cases.append(((logp, torch.randn(rew.shape, generator=gen), mask.clone()), {}))
-    return check_loss("my_pseudo_loss", fn, pg_pseudo_loss, cases, atol=1e-5, rtol=1e-5, verbose=verbose)
+    return check_loss("my_pseudo_loss", fn, pg_pseudo_loss, cases, atol=1e-5, rtol=1e-5, verbose=verbose,
+                      mistakes=PSEUDO_LOSS)
 
 
 PIECE_CHECKS = {"rtg_fn": check_my_reward_to_go, "baseline_fn": check_my_mean_baseline, "loss_fn": check_my_pseudo_loss}
