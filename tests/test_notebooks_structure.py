@@ -80,3 +80,16 @@ def test_interactive_notebooks_have_a_panel_with_a_static_figure(name):
     assert "display(panel" in sources and ".snapshot()" in sources
     lesson = "nb" + name.removesuffix(".ipynb").lower()
     assert re.search(rf"from pgcourse\.lessons\.{lesson}\.panel import", sources), f"the panel comes from {lesson}/panel.py"
+
+
+DEVELOPER_WORDS = re.compile(r"nbval|NBVAL|\bCI\b|ATEN_CPU_CAPABILITY|tests/|bench/|pytest")
+"""Words of the course's developers, not of its learners: the test harness, the CI, the repository's folders."""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_text_a_learner_reads_has_no_developer_words(name):
+    """The prose is the same in both editions; it speaks of 'the course's tests', never of their files or tools."""
+    for k, cell in enumerate(load(name).cells):
+        if cell.cell_type == "markdown":
+            found = DEVELOPER_WORDS.findall(cell.source)
+            assert not found, f"cell {k}: {found}"
