@@ -193,7 +193,6 @@ def test_bandit_reinforce_rejects_bad_settings():
 def test_checkers_pass_the_references():
     assert check_gaussian_log_density(reference_gaussian_log_density, verbose=False)
     assert check_gaussian_score_mu(reference_gaussian_score_mu, verbose=False)
-    assert not check_gaussian_score_mu(gaussian_score_mu, verbose=False)   # the library's own never passes
 
 
 @pytest.mark.parametrize("wrong", [

@@ -106,28 +106,57 @@ def test_an_answer_that_corrupts_its_input_fails():
     assert not check_function("reward_to_go_loop", zeroes, _rtg_reference, RTG_CASES, verbose=False).passed
 
 
-@pytest.mark.parametrize("module, name, check", [
-    ("pgcourse.lessons.nb04_continuous_actions.measure", "gaussian_score_mu",
-     "pgcourse.lessons.nb04_continuous_actions.checks:check_gaussian_score_mu"),
-    ("pgcourse.lessons.nb06_causality_reward_to_go.measure", "past_rewards",
-     "pgcourse.lessons.nb06_causality_reward_to_go.checks:check_past_rewards"),
-    ("pgcourse.baselines", "time_mean_baseline", "pgcourse.lessons.nb07_baselines.checks:check_time_mean_baseline"),
+@pytest.mark.parametrize("name, check", [
+    ("score_wrt_mu", "pgcourse.lessons.nb04_continuous_actions.checks:check_gaussian_score_mu"),
+    ("rewards_before_t", "pgcourse.lessons.nb06_causality_reward_to_go.checks:check_past_rewards"),
+    ("per_step_mean_baseline", "pgcourse.lessons.nb07_baselines.checks:check_time_mean_baseline"),
 ])
-def test_a_checker_never_passes_the_library_function_its_exercise_is_named_after(module, name, check, capsys):
-    """Notebooks 04, 06 and 07 import a function of the exercise's name; before the reader's cell has run, the
-    checker is handed pgcourse's own function. It fails in one line that says to run the exercise cell."""
+def test_a_checker_never_passes_a_library_function_of_its_exercises_name(name, check, capsys):
+    """Should pgcourse ever export a function of an exercise's name, a checker run before the reader's cell would be
+    handed pgcourse's: it fails in one line that says to run the exercise cell (the reader's own passes)."""
     import importlib
-    library = getattr(importlib.import_module(module), name)
+    from pgcourse.lessons.nb04_continuous_actions.checks import reference_gaussian_score_mu
+    from pgcourse.lessons.nb06_causality_reward_to_go.measure import past_rewards
+    from pgcourse.baselines import time_mean_baseline
+    right = {"score_wrt_mu": reference_gaussian_score_mu, "rewards_before_t": past_rewards,
+             "per_step_mean_baseline": time_mean_baseline}[name]
+
+    def library(*args, **kwargs):
+        return right(*args, **kwargs)
+    library.__name__, library.__module__ = name, "pgcourse.somewhere"
     check_module, check_name = check.split(":")
     result = getattr(importlib.import_module(check_module), check_name)(library)
     line = capsys.readouterr().out.strip()
     assert not result.passed and "run your exercise cell above" in result.message
     assert line.count("\n") == 0 and name in line
+
     def yours(*args, **kwargs):   # the same computation, defined by the reader: judged on its values
-        return library(*args, **kwargs)
-    yours.__name__ = name
-    yours.__module__ = "__main__"
+        return right(*args, **kwargs)
+    yours.__name__, yours.__module__ = name, "__main__"
     assert getattr(importlib.import_module(check_module), check_name)(yours).passed
+
+
+def test_no_exercise_shares_its_name_with_what_a_setup_cell_imports():
+    """An exercise's function is never one the notebook's setup cell (or any cell before the exercise) binds:
+    until the reader's cell has run, its name is undefined, and the checker says so in one line."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        bound = set()
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            tree = ast.parse(source)
+            if "### BEGIN SOLUTION" in cell.source:
+                for node in tree.body:
+                    if isinstance(node, ast.FunctionDef):
+                        assert node.name not in bound, f"{path.name}: exercise {node.name} clashes with a name bound before it"
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
 
 
 def test_check_loss_judges_a_right_loss_that_writes_into_its_inputs():
@@ -312,3 +341,72 @@ def test_a_wrong_answer_that_is_no_known_mistake_gets_numbers_only():
         return reward_to_go(rew, mask, gamma) + 0.5
     result = check_reward_to_go_loop(reward_to_go_loop, verbose=False)
     assert not result.passed and result.message.startswith("case 1: reward_to_go_loop(")
+
+
+def _rtg_backward_store_then_add(rew, mask=None, gamma=1.0):   # Q_t = γ Q_{t+1} without r_t: starts at t + 1
+    rew = rew if mask is None else torch.where(mask, rew, torch.zeros(()))
+    out, running = torch.zeros_like(rew), torch.zeros(rew.shape[0])
+    for t in reversed(range(rew.shape[1])):
+        out[:, t] = running
+        running = gamma * (running + rew[:, t])
+    return out if mask is None else torch.where(mask, out, torch.zeros(()))
+
+
+def _rtg_gamma_from_start(rew, mask=None, gamma=1.0):   # Σ_{t'≥t} γ^{t'} r_{t'}
+    rew = rew if mask is None else torch.where(mask, rew, torch.zeros(()))
+    discounted = rew * gamma ** torch.arange(rew.shape[1], dtype=rew.dtype)
+    out = discounted.flip(1).cumsum(1).flip(1)
+    return out if mask is None else torch.where(mask, out, torch.zeros(()))
+
+
+def _rtg_forward_cumsum(rew, mask=None, gamma=1.0):      # the sum of the past, up to t
+    rew = rew if mask is None else torch.where(mask, rew, torch.zeros(()))
+    weights = gamma ** (torch.arange(rew.shape[1])[:, None] - torch.arange(rew.shape[1])[None, :]).clamp(min=0)
+    out = rew @ torch.tril(weights.to(rew.dtype)).T
+    return out if mask is None else torch.where(mask, out, torch.zeros(()))
+
+
+def _loss_log_softmax_no_minus(logits, actions, q_values):
+    logp = torch.log_softmax(logits, -1).gather(1, actions[:, None])      # (M, 1): + log π, the minus forgotten
+    return (logp * q_values).mean()
+
+
+def _loss_times_mask(logp, weights, mask, reduction="trajectories"):
+    d = logp.shape[0] if reduction == "trajectories" else mask.sum()
+    return -(logp * weights.detach() * mask).sum() / d
+
+
+@pytest.mark.parametrize("check_path, fn, said", [
+    ("nb10_capstone:check_my_reward_to_go", _rtg_backward_store_then_add, "your sum starts at t + 1"),
+    ("nb06_causality_reward_to_go:check_reward_to_go_loop", _rtg_gamma_from_start, "discounts by γ^{t'}, from the episode's start"),
+    ("nb06_causality_reward_to_go:check_reward_to_go_loop", _rtg_forward_cumsum, "you summed the rewards up to t"),
+    ("nb09_implementing_policy_gradients:check_notes_pg_loss", _loss_log_softmax_no_minus, "the sign is flipped"),
+    ("nb09_implementing_policy_gradients:check_pseudo_loss", _loss_times_mask, "−inf · 0 = NaN"),
+], ids=["store then add", "γ^t' from the start", "forward cumsum", "log_softmax without minus", "times the mask"])
+def test_a_readers_own_wrong_code_is_told_its_mistake(check_path, fn, said):
+    """Mistakes written as a reader writes them (loops, cumsums, gathers), not as the catalogue writes them."""
+    import importlib
+    module, name = check_path.split(":")
+    check = getattr(importlib.import_module(f"pgcourse.lessons.{module}.checks"), name)
+    result = check(fn, verbose=False)
+    assert not result.passed and said in result.message, result.message
+
+
+def test_no_mistake_is_named_from_one_case_a_mistake_only_matches_by_accident():
+    """A function that returns zeros matches 'the sum starts at t + 1' on a 1×1 case with γ = 1, and no other case:
+    it gets numbers, not a diagnosis. So does one that skips t = 0 in its loop."""
+    from pgcourse.lessons.nb10_capstone.checks import check_my_reward_to_go
+    from pgcourse.ui.mistakes import REWARD_TO_GO
+
+    def zeros(rew, mask=None, gamma=1.0):
+        return torch.zeros_like(rew)
+
+    def skips_the_first_step(rew, mask=None, gamma=1.0):
+        rew = rew if mask is None else torch.where(mask, rew, torch.zeros(()))
+        out = rew.clone()
+        for t in range(rew.shape[1] - 2, 0, -1):
+            out[:, t] += gamma * out[:, t + 1]
+        return out if mask is None else torch.where(mask, out, torch.zeros(()))
+    for fn in (zeros, skips_the_first_step):
+        result = check_my_reward_to_go(fn, verbose=False)
+        assert not result.passed and not any(why in result.message for why, _ in REWARD_TO_GO), result.message

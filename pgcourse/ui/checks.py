@@ -71,9 +71,17 @@ def first_mismatch(got, expected, atol: float = 1e-5, rtol: float = 1e-5) -> str
 
 
 def _describe(args, kwargs) -> str:
+    def numbers(x):  # nested lists of 6 significant digits: float32's 0.22 prints as 0.22, not 0.2199999988
+        if isinstance(x, list):
+            return "[" + ", ".join(numbers(y) for y in x) + "]"
+        if not isinstance(x, float):
+            return repr(x)
+        text = f"{x:.6g}"
+        return text if any(ch in text for ch in ".en") else text + ".0"   # 1.0 stays a float: 1.0, not 1
+
     def short(v):
         if isinstance(v, torch.Tensor):
-            return f"<tensor of shape {tuple(v.shape)}>" if v.numel() > 6 else f"tensor({v.tolist()})"
+            return f"<tensor of shape {tuple(v.shape)}>" if v.numel() > 6 else f"tensor({numbers(v.tolist())})"
         return repr(v)
 
     parts = [short(a) for a in args] + [f"{k}={short(v)}" for k, v in kwargs.items()]
@@ -160,7 +168,7 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
                                               f"Hint: {hint}", (_copied(args), _copied(kwargs)))
             break
         if mismatch is not None:
-            why = diagnose(got, expected, mistakes, args, kwargs, atol, rtol)
+            why = diagnose(fn, reference, mistakes, cases, k - 1, atol, rtol) if mistakes else None
             said = f"case {k}: {why} ({call} returned {mismatch})" if why else f"case {k}: {call} returned {mismatch}"
             result = CheckResult(name, False, said + KEPT, (_copied(args), _copied(kwargs)))
             break
@@ -178,16 +186,34 @@ def _same(a, b, atol: float, rtol: float) -> bool:
     return x.shape == y.shape and bool(np.allclose(x, y, atol=atol, rtol=rtol, equal_nan=True))
 
 
-def diagnose(got, expected, mistakes: Iterable[tuple[str, Callable]], args, kwargs,
-             atol: float = 1e-5, rtol: float = 1e-5) -> str | None:
-    """What the first mistake whose wrong function gives ``got`` on this case (and not ``expected``) says."""
+def diagnose(fn: Callable, reference: Callable, mistakes: Iterable[tuple[str, Callable]], cases: list,
+             failing: int, atol: float = 1e-5, rtol: float = 1e-5) -> str | None:
+    """What the first mistake says whose wrong function gives the reader's results on every case it applies to,
+    the failing case (index ``failing``) among them, where the right answer differs. One case alone could
+    match by accident (a 1×1 case gives the same for many mistakes); all of them together name the mistake."""
+    def on(f, args, kwargs):
+        return f(*_copied(args), **_copied(kwargs))
+
+    try:
+        got = [on(fn, args, kwargs) for args, kwargs in cases]
+    except Exception:  # noqa: BLE001 - the reader's function fails elsewhere: no diagnosis
+        return None
     for why, wrong in mistakes:
-        try:
-            value = wrong(*_copied(args), **_copied(kwargs))
-        except Exception:  # noqa: BLE001 - a mistake that does not apply to this case names nothing
-            continue
-        if _same(got, value, atol, rtol) and not _same(expected, value, atol, rtol):
-            return why
+        matched = False
+        for j, (args, kwargs) in enumerate(cases):
+            try:
+                value = on(wrong, args, kwargs)
+            except Exception:  # noqa: BLE001 - this mistake does not apply to this case
+                if j == failing:
+                    break
+                continue
+            if not _same(got[j], value, atol, rtol):
+                break
+            if j == failing:
+                matched = not _same(on(reference, args, kwargs), value, atol, rtol)
+        else:
+            if matched:
+                return why
     return None
 
 
@@ -265,7 +291,7 @@ def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tup
             return report(CheckResult(name, False, f"case {k}: could not differentiate the loss with respect to "
                                       f"logp ({type(err).__name__}: {err}); build it from logp with torch "
                                       "operations, without .item() or .detach() on logp"), verbose)
-        if grad_w is not None and grad_w.abs().max() > 0:
+        if grad_w is not None and bool((grad_w != 0).any()):  # NaN counts too
             return report(CheckResult(name, False, f"case {k}: the loss sends a gradient into the weights; they are "
                                       "constants of the gradient step: use weights.detach()"), verbose)
         ref_logp = logp.detach().clone().requires_grad_(True)

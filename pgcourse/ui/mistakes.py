@@ -213,7 +213,8 @@ def _notes_summed(logits, actions, q_values):
 NOTES_LOSS: list[Mistake] = [
     ("Q̂ has shape (M, 1) and the likelihoods (M,): their product broadcasts to an (M, M) table; reshape Q̂ to "
      "(M,) first (q_values.reshape(-1))", _notes_broadcast),
-    ("cross_entropy is already the negative log-likelihood: negating it again flips the sign", _notes_negated),
+    ("the sign is flipped: the loss averages −log π(a_j|s_j) · Q̂_j (cross_entropy already returns −log π)",
+     _notes_negated),
     ("you summed over the M rows; the notes' reduce_mean averages them", _notes_summed),
 ]
 """(1/M) Σ_j cross_entropy(logits_j, a_j) · Q̂_j with Q̂ of shape (M, 1), as the notes' pseudo-code has it."""

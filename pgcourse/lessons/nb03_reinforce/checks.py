@@ -42,6 +42,7 @@ def check_reinforce_weights(fn, verbose: bool = True) -> CheckResult:
     """fn(rew, mask) -> (N, T): the notes' REINFORCE weights, the total return broadcast over t."""
     cases = [((torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[True, True, True]])), {}),
              ((torch.tensor([[1.0, 1.0, 0.0], [2.0, 0.0, 0.0]]), torch.tensor([[True, True, False], [True, False, False]])), {}),
+             ((torch.tensor([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0]]), torch.tensor([[True, True, True], [True, False, False]])), {}),
              (_padded_batch(4, 6, seed=0), {}),
              (_padded_batch(8, 10, seed=1), {})]
     # padding holds garbage (not zeros) in the last case: a masked step must never count
@@ -59,11 +60,13 @@ def reference_pseudo_loss(logp, weights, mask):
 
 def _loss_cases():
     cases = []
-    for seed, (n, horizon) in enumerate([(1, 3), (3, 4), (8, 12)]):
+    for seed, (n, horizon) in enumerate([(1, 3), (2, 3), (3, 4), (8, 12)]):
         g = torch.Generator().manual_seed(100 + seed)
-        logp = -torch.rand(n, horizon, generator=g) * 2.0
-        weights = torch.randn(n, horizon, generator=g) * 5.0
+        logp = (-torch.rand(n, horizon, generator=g) * 2.0).round(decimals=2)   # short numbers, easy to read
+        weights = (torch.randn(n, horizon, generator=g) * 5.0).round(decimals=2)
         _, mask = _padded_batch(n, horizon, seed=200 + seed)
+        if (n, horizon) == (2, 3):  # a small case whose second trajectory ends after one step
+            mask = torch.tensor([[True, True, True], [True, False, False]])
         cases.append(((logp, weights, mask), {}))
     return cases
 
@@ -81,7 +84,7 @@ def reference_leave_one_out_factor(n):
 def check_leave_one_out_factor(fn, verbose: bool = True) -> CheckResult:
     """fn(n) -> the number c with ĝ_LOO = c · ĝ_mean for every batch of n ≥ 2 trajectories, for six n."""
     cases = [((n,), {}) for n in (2, 3, 4, 8, 10, 100)]
-    return check_function("leave_one_out_factor", fn, reference_leave_one_out_factor, cases, atol=1e-9, rtol=1e-9,
+    return check_function("leave_one_out_factor", fn, reference_leave_one_out_factor, cases, atol=1e-9, rtol=1e-6,
                           verbose=verbose, hint="write Σ_{j≠i} R_j = N·R̄ − R_i, put it into R_i − (1/(N−1)) Σ_{j≠i} "
                                             "R_j, and collect the terms in R_i and R̄")
 

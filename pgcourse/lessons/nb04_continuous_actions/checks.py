@@ -57,7 +57,7 @@ def _full_cases():
 
 def check_gaussian_score_mu(fn, verbose: bool = True) -> CheckResult:
     """fn(act, mu, cov) -> ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ), shape (..., k) (full covariance Σ)."""
-    return check_function("gaussian_score_mu", fn, reference_gaussian_score_mu, _full_cases(), verbose=verbose)
+    return check_function("score_wrt_mu", fn, reference_gaussian_score_mu, _full_cases(), verbose=verbose)
 
 
 SIGMA_CASES = tuple((z, r) for r in (1.0, -1.0) for z in (0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -2.0, 3.0)) + ((2.0, 0.0),)

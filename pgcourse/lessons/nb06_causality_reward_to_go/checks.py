@@ -42,7 +42,7 @@ def check_past_rewards(fn, verbose: bool = True) -> CheckResult:
              ((torch.tensor([[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]]),), {}),
              ((rew,), {}),
              ((rew,), {"mask": mask})]
-    return check_function("past_rewards", fn, past_rewards, cases, verbose=verbose)
+    return check_function("rewards_before_t", fn, past_rewards, cases, verbose=verbose)
 
 
 def check_negative_cross_term(fn, verbose: bool = True) -> CheckResult:

@@ -85,7 +85,7 @@ def _time_mean_baseline_cases():
 
 def check_time_mean_baseline(fn) -> CheckResult:
     """fn(rtg (N, T), mask (N, T)) -> b_t = mean of Q̂_{i,t} over the trajectories running at t, (T,), 0 if none."""
-    return check_function("time_mean_baseline", fn, lambda rtg, mask: time_mean_baseline(rtg, mask),
+    return check_function("per_step_mean_baseline", fn, lambda rtg, mask: time_mean_baseline(rtg, mask),
                           _time_mean_baseline_cases(), mistakes=MEAN_BASELINE)
 
 
