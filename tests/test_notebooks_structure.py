@@ -93,3 +93,12 @@ def test_the_text_a_learner_reads_has_no_developer_words(name):
         if cell.cell_type == "markdown":
             found = DEVELOPER_WORDS.findall(cell.source)
             assert not found, f"cell {k}: {found}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_text_cell_holds_a_solution_marker(name):
+    """nbgrader takes any line containing BEGIN SOLUTION (or END SOLUTION) as a marker, in any cell: prose that
+    names the markers stops `nbgrader generate_assignment` with 'no end solution statement found'."""
+    for k, cell in enumerate(load(name).cells):
+        if cell.cell_type == "markdown":
+            assert "BEGIN SOLUTION" not in cell.source and "END SOLUTION" not in cell.source, f"cell {k}"
