@@ -30,7 +30,7 @@ from ..policies import make_policy
 from ..reinforce import reached
 from ..runs import Interrupt, batch_seed, check_memory, progress_bar, single_thread
 from ..weights import BatchWeights, batch_weights
-from .processes import auto_processes, can_fork, inside_group, run_forked, split
+from .processes import auto_processes, can_fork, inside_group, over_seed_groups
 from .stack import PolicyStack, StackedOptimizer, StackedUniform, ValueStack
 
 __all__ = ["SeedCallback", "SeedStepHook", "train_seeds", "fit_value"]
@@ -83,9 +83,7 @@ def train_seeds(config: TrainConfig | None = None, seeds: Iterable[int] = range(
         with single_thread():
             return _train_seeds(config, group, progress, callback, on_step, weighting)
 
-    if n == 1:
-        return run(seeds)
-    runs = run_forked(run, split(seeds, n), interrupted=lambda r: r[1][0].interrupt_signal)
+    runs = over_seed_groups(run, seeds, interrupted=lambda r: r[1][0].interrupt_signal, processes=n)
     return [p for policies, _ in runs for p in policies], [h for _, histories in runs for h in histories]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from pgcourse.returns import reward_to_go
+from pgcourse.returns import _lag_discounts, reward_to_go
 
 __all__ = ["Mistake", "REWARD_TO_GO", "PSEUDO_LOSS", "PSEUDO_LOSS_ANY_PADDING", "PSEUDO_LOSS_STEPS", "TOTAL_RETURN_WEIGHTS",
            "MEAN_BASELINE", "NORMALISED", "NOTES_LOSS"]
@@ -23,14 +23,6 @@ Mistake = tuple[str, Callable]
 
 def _real(x, mask):
     return x if mask is None else torch.where(mask, x, torch.zeros((), dtype=x.dtype))
-
-
-def _lags(horizon: int, gamma: float, dtype):
-    """(T, T) with entry [t', t] = γ^{t'−t} for t' ≥ t, else 0."""
-    t = torch.arange(horizon)
-    lag = (t[:, None] - t[None, :]).to(torch.float64)
-    return torch.where(lag >= 0, torch.tensor(gamma, dtype=torch.float64) ** lag.clamp(min=0),
-                       torch.zeros((), dtype=torch.float64)).to(dtype)
 
 
 def _rtg_from_start(rew, mask=None, gamma=1.0):
@@ -50,7 +42,7 @@ def _rtg_one_lag_too_many(rew, mask=None, gamma=1.0):
 
 def _rtg_past(rew, mask=None, gamma=1.0):
     rew = _real(rew, mask)
-    return _real(rew @ _lags(rew.shape[-1], gamma, rew.dtype).T, mask)
+    return _real(rew @ _lag_discounts(rew.shape[-1], float(gamma), rew.dtype).T, mask)  # Σ_{t'≤t} γ^{t−t'} r_{t'}
 
 
 def _rtg_total(rew, mask=None, gamma=1.0):
