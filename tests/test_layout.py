@@ -3,7 +3,8 @@
 - core: the top-level modules of pgcourse (what a student reads to learn the algorithm);
 - seeds: pgcourse/seeds, the K-seed engine (an accelerator, never on the reading path);
 - ui: pgcourse/ui, the panels' and checkers' shared machinery;
-- lessons: pgcourse/lessons/nbNN_topic, everything that belongs to notebooks/NN_topic.ipynb.
+- lessons: pgcourse/lessons/nbNN_topic, everything that belongs to notebooks/NN_topic.ipynb;
+- grading: pgcourse/grading, the graded release, which reads every lesson's checkers; nothing imports it.
 
 The core imports only the core (not the engine, ui or lessons); the engine imports the core; ui imports
 the core and the engine; a lesson imports the core, the engine, ui and its own folder, never another
@@ -66,7 +67,7 @@ def _exists(module: str) -> bool:
 def layer(module: str) -> str:
     """'core', 'ui' or 'lessons.nbNN_topic'."""
     parts = module.split(".")
-    if len(parts) >= 2 and parts[1] in ("ui", "seeds"):
+    if len(parts) >= 2 and parts[1] in ("ui", "seeds", "grading"):
         return parts[1]
     if len(parts) >= 3 and parts[1] == "lessons":
         return f"lessons.{parts[2]}"
@@ -82,6 +83,10 @@ def allowed(importer: str, imported: str) -> bool:
         return imported in ("core", "seeds")
     if importer == "ui":
         return imported in ("core", "seeds", "ui")
+    if importer == "grading":   # the graded release reads every notebook's checkers
+        return True
+    if imported == "grading":   # and nothing else imports it
+        return False
     return imported in ("core", "seeds", "ui", importer)
 
 

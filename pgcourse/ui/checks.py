@@ -8,6 +8,7 @@ exception is reported as a failure, never a crash of the notebook.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 __all__ = ["CheckResult", "first_mismatch", "check_function", "diagnose", "report", "check_loss", "call_reader",
-           "check_number_prediction", "not_yours", "on_copies", "one_line_for_undefined_exercises"]
+           "check_number_prediction", "not_yours", "on_copies", "one_line_for_undefined_exercises", "recording"]
 
 
 @dataclass
@@ -46,6 +47,41 @@ class CheckResult:
 
     def _ipython_display_(self):
         """The checker has printed its line already; show nothing more as the cell's result."""
+
+
+_RECORDS: list[dict] | None = None
+"""While ``recording()`` is active: where check_function and check_loss put their cases and answers."""
+
+
+@contextlib.contextmanager
+def recording():
+    """Within the block, check_function and check_loss run only the reference: each appends to the yielded list
+    its name, cases and the reference's answers (for a loss, also the gradient into logp), and returns a
+    failing result without calling the reader's function. The graded release (pgcourse.grading) stores
+    these as expected values in its hidden tests, so grading needs no reference code."""
+    global _RECORDS
+    previous, _RECORDS = _RECORDS, []
+    try:
+        yield _RECORDS
+    finally:
+        _RECORDS = previous
+
+
+def _record(name: str, kind: str, reference: Callable, cases: list, atol: float, rtol: float) -> CheckResult:
+    entry = {"name": name, "kind": kind, "atol": atol, "rtol": rtol, "cases": [], "expected": [], "grads": []}
+    for args, kwargs in cases:
+        entry["cases"].append((_copied(args), _copied(kwargs)))
+        if kind == "loss":
+            logp, weights, *rest = _copied(args)
+            logp.requires_grad_(True)
+            value = reference(logp, weights.detach(), *rest, **_copied(kwargs))
+            (grad,) = torch.autograd.grad(value, (logp,))
+            entry["expected"].append(value.detach())
+            entry["grads"].append(grad)
+        else:
+            entry["expected"].append(reference(*_copied(args), **_copied(kwargs)))
+    _RECORDS.append(entry)
+    return CheckResult(name, False, "recorded, not checked")
 
 
 KEPT = " (to call your function on this case again: r = check_…(your_function), then r.rerun(your_function))"
@@ -146,6 +182,8 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
     case is what wrong_fn gives there, and the right answer is not, the line names that mistake first.
     """
     cases = list(cases)
+    if _RECORDS is not None:
+        return _record(name, "function", reference, cases, atol, rtol)
     result = not_yours(name, fn)
     for k, (args, kwargs) in enumerate(cases if result is None else [], start=1):
         call = f"{name}({_describe(args, kwargs)})"
@@ -279,6 +317,8 @@ def check_loss(name: str, fn: Callable, reference: Callable, cases: Iterable[tup
     of the gradient step, so the loss must use ``weights.detach()``). Reports the first failure.
     """
     cases = list(cases)
+    if _RECORDS is not None:
+        return _record(name, "loss", reference, cases, atol, rtol)
     result = check_function(name, fn, reference, cases, atol, rtol, verbose=False, mistakes=mistakes)
     if not result.passed:
         return report(result, verbose)
