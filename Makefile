@@ -19,16 +19,19 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: install lab teach progress test test-float-path student site bench clean
+.PHONY: install lab teach progress test test-float-path student assignments site bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(CONSTRAINTS) .jupyter/jupyter_server_config.json .jupyter/overrides.json
+$(STAMP): pyproject.toml $(CONSTRAINTS) .jupyter/jupyter_server_config.json .jupyter/overrides.json .jupyter/page_config.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[lab,test,site]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[lab,test,site,grade]'
 	# the project's own Jupyter settings (in the venv, not your home): localhost, no news/update calls
-	mkdir -p $(VENV)/etc/jupyter $(VENV)/share/jupyter/lab/settings
+	# nbgrader (the graded release's tool, used from the command line) stays out of the lab: its panels and
+	# server extensions are turned off
+	mkdir -p $(VENV)/etc/jupyter/labconfig $(VENV)/share/jupyter/lab/settings
 	cp .jupyter/jupyter_server_config.json $(VENV)/etc/jupyter/jupyter_server_config.json
+	cp .jupyter/page_config.json $(VENV)/etc/jupyter/labconfig/page_config.json
 	cp .jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
@@ -54,6 +57,10 @@ test-float-path: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python -m pgcourse student --src notebooks --out build/student
+
+# The graded release for lecturers: an nbgrader course folder (see docs/teaching.md).
+assignments: $(STAMP)
+	$(BIN)/python -m pgcourse.grading --src notebooks --out build/assignments
 
 site: $(STAMP)
 	$(BIN)/python -m pgcourse site --src notebooks --out build/site
