@@ -25,7 +25,7 @@ from pgcourse.history import History
 from pgcourse.policies import make_policy
 from pgcourse.reinforce import train
 from pgcourse.runs import batch_seed, make_optimizer, single_thread
-from pgcourse.seeds import train_seeds
+from pgcourse.seeds import over_seed_groups, train_seeds
 from pgcourse.weights import policy_weights
 
 __all__ = ["reference_reinforce", "initial_policy", "YourRuns", "NO_SIGNAL", "FAILING_ITERATIONS", "train_your_loop"]
@@ -174,15 +174,12 @@ def train_your_loop(reinforce: Callable, seeds, config: TrainConfig | None = Non
             print(f"your reinforce fails its check ({verdict.message}); these runs use it anyway, for at most "
                   f"{config.iterations} iterations per seed")
     policies, histories, by = [], [], "yours"
-    for seed in seeds:
-        seeded = replace(config, seed=seed)
-        try:
-            policy, history = _run(reinforce, seeded)
-        except NotImplementedError:
-            by = "pgcourse.train"
-            break
-        policies.append(policy)
-        histories.append(history)
+    try:  # seed by seed through the reader's loop; the seeds split over the cores (each run is the same alone)
+        for group in over_seed_groups(lambda group: [_run(reinforce, replace(config, seed=s)) for s in group], seeds):
+            policies += [policy for policy, _ in group]
+            histories += [history for _, history in group]
+    except NotImplementedError:
+        by = "pgcourse.train"
     if by != "yours":
         print("Your reinforce is not written yet (NotImplementedError): these runs come from pgcourse.train, "
               "the same loop; write the exercise above and run this cell again to train with yours.")

@@ -21,7 +21,7 @@ from pgcourse.tabular import (TabularMDP, enumerate_trajectories, tabular_gradie
                               trajectory_log_prob)
 from pgcourse.config import TrainConfig
 from pgcourse.runs import single_thread
-from pgcourse.seeds import train_seeds
+from pgcourse.seeds import over_seed_groups, train_seeds
 
 __all__ = ["past_rewards", "causality_samples", "step_scores", "projection_z", "cartpole_causality",
            "exact_causality_variances", "variance_by_horizon", "negative_cross_example"]
@@ -126,13 +126,12 @@ def cartpole_causality(seeds=range(20), iterations: int = 5, n_traj: int = 256, 
         raise ValueError("n_traj must be ≥ 2 to estimate a variance")
     k = check_positive_int("n_directions", n_directions)
     policies, _ = train_seeds(TrainConfig(iterations=iterations), seeds, progress=False)
-    rows, directions = [], None
-    for seed, policy in zip(seeds, policies):
+
+    def measure(seed, policy) -> dict:
         batch = sample_batch("CartPole-v1", policy, n_traj=n, seed=batch_seed + seed)
         pieces = causality_samples(policy, batch)
         trace = {name: float(g.var(0).sum()) for name, g in pieces.items()}
-        if directions is None:
-            directions = random_directions(k, pieces["dropped"].shape[1], direction_seed)
+        directions = random_directions(k, pieces["dropped"].shape[1], direction_seed)   # the same for every seed
         z = projection_z(pieces["dropped"], directions)
         mask = batch.mask
         rew = batch.rew.double()
@@ -141,14 +140,19 @@ def cartpole_causality(seeds=range(20), iterations: int = 5, n_traj: int = 256, 
         rtg = reward_to_go(rew, mask)[mask]                               # Q̂_{i,t}
         t = torch.arange(rew.shape[1])[None, :].expand_as(rew)
         to_end = (mask.sum(1, keepdim=True) - 1 - t)[mask]                # steps left after t
-        rows.append({"seed": seed, "mean_return": float(batch.returns().mean()), **trace,
-                     "ratio": trace["total_return"] / trace["reward_to_go"], "dropped_z": z.numpy(),
-                     "uniform_ratio": float((rets ** 2).sum() / (rtg ** 2).sum()),
-                     "diagonal_ratio": float((s2 * rets ** 2).sum() / (s2 * rtg ** 2).sum()),
-                     "score_sq_first": float(s2[t[mask] < 10].mean()),
-                     "score_sq_last": float(s2[to_end < 10].mean())})
+        return {"seed": seed, "mean_return": float(batch.returns().mean()), **trace,
+                "ratio": trace["total_return"] / trace["reward_to_go"], "dropped_z": z.numpy(),
+                "uniform_ratio": float((rets ** 2).sum() / (rtg ** 2).sum()),
+                "diagonal_ratio": float((s2 * rets ** 2).sum() / (s2 * rtg ** 2).sum()),
+                "score_sq_first": float(s2[t[mask] < 10].mean()),
+                "score_sq_last": float(s2[to_end < 10].mean())}
+
+    # one seed at a time; the seeds split over the cores (each seed's measurement is the same alone)
+    by_policy = dict(zip(seeds, policies))
+    rows = [row for group in over_seed_groups(lambda group: [measure(s, by_policy[s]) for s in group], seeds)
+            for row in group]
     out = {key: np.array([row[key] for row in rows]) for key in rows[0]}
-    out["n_traj"], out["n_params"] = n, int(pieces["dropped"].shape[1])
+    out["n_traj"], out["n_params"] = n, int(sum(p.numel() for p in policies[0].parameters()))
     return out
 
 
