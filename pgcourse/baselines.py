@@ -137,10 +137,10 @@ class ValueBaseline(nn.Module):
 
         obs (N, T, obs_dim), targets and mask (N, T): padded steps are left out of the mean.
         """
-        count = mask.sum().clamp(min=1)
+        obs, targets = obs[mask], targets[mask]          # the real steps only: padding is never computed
         loss = torch.zeros(())
         for _ in range(self.steps):
-            loss = torch.where(mask, self(obs) - targets, torch.zeros(())).pow(2).sum() / count
+            loss = (self(obs) - targets).pow(2).sum() / max(len(targets), 1)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()

@@ -352,9 +352,10 @@ def fit_value(value: ValueStack, optimizer: StackedOptimizer, fits, steps: int) 
     (k, obs (N, T, d), targets (N, T), mask (N, T)) in fits, the arithmetic of ``ValueBaseline.fit``."""
     which = torch.zeros(value.k, dtype=torch.bool)
     which[[k for k, *_ in fits]] = True
+    fits = [(k, obs[mask], targets[mask]) for k, obs, targets, mask in fits]     # real steps only
     for _ in range(steps):
-        losses = [torch.where(mask, value.copy(k)(obs[None])[0] - targets, torch.zeros(())).pow(2).sum()
-                  / mask.sum().clamp(min=1) for k, obs, targets, mask in fits]
+        losses = [(value.copy(k)(obs[None])[0] - targets).pow(2).sum() / max(len(targets), 1)
+                  for k, obs, targets in fits]
         optimizer.zero_grad()
         torch.stack(losses).sum().backward()
         optimizer.step(which)
