@@ -23,8 +23,8 @@ from pgcourse.batch import make_vector_env, sample_batch
 from pgcourse.estimators import gradient_samples
 from pgcourse.stats import Censored, format_median_iqr, median_iqr, steps_to_target
 from pgcourse.config import TrainConfig
-from pgcourse.runs import make_optimizer
-from pgcourse.seeds import train_seeds
+from pgcourse.runs import make_optimizer, single_thread
+from pgcourse.seeds import over_seed_groups, train_seeds
 
 __all__ = ["PANEL_TARGET", "PANEL_SEEDS", "SEEDS_PANEL_ITERATIONS",
            "SEEDS_PANEL_ENV_STEPS", "SeedRuns",
@@ -328,8 +328,13 @@ def gradient_noise_seeds(config: TrainConfig, iterations: int, seeds, env_id: st
     """
     seeds = [check_seed(s) for s in seeds]
     policies = policies_after(config, iterations, seeds)
-    return [gradient_noise(p, env_id, batch_sizes, n_pool=n_pool, n_ref=n_ref, gamma=gamma, seed=2 * s)
-            for p, s in zip(policies, seeds)]
+
+    def measure(indices):   # one policy at a time, one thread each; the policies split over the cores
+        with single_thread():
+            return [gradient_noise(policies[k], env_id, batch_sizes, n_pool=n_pool, n_ref=n_ref, gamma=gamma,
+                                   seed=2 * seeds[k]) for k in indices]
+
+    return [noise for group in over_seed_groups(measure, range(len(seeds))) for noise in group]
 
 
 @dataclass
