@@ -58,9 +58,10 @@ test-float-path: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m pgcourse student --src notebooks --out build/student
 
-# The graded release for lecturers: an nbgrader course folder (see docs/teaching.md).
+# The graded release for lecturers: an nbgrader course folder, assignments/ (see docs/teaching.md); a rebuild
+# replaces its source/ only, and make clean leaves it (it holds the gradebook).
 assignments: $(STAMP)
-	$(BIN)/python -m pgcourse.grading --src notebooks --out build/assignments
+	$(BIN)/python -m pgcourse.grading --src notebooks --out assignments
 
 site: $(STAMP)
 	$(BIN)/python -m pgcourse site --src notebooks --out build/site

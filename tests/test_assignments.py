@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,9 +35,9 @@ def _recorded_with_references(monkeypatch):
     references = []
     original = checks_module._record
 
-    def keep(name, kind, reference, cases, atol, rtol):
+    def keep(name, kind, reference, cases, atol, rtol, hint=False):
         references.append(reference)
-        return original(name, kind, reference, cases, atol, rtol)
+        return original(name, kind, reference, cases, atol, rtol, hint)
 
     monkeypatch.setattr(checks_module, "_record", keep)
     found = []
@@ -47,6 +48,11 @@ def _recorded_with_references(monkeypatch):
                 getattr(module, name)(lambda *a, **k: None)
             found += [(info.name, entry, ref) for entry, ref in zip(records, references[-len(records):] or [])]
     return found
+
+
+HIDDEN = 32
+"""How many checkers of the course get a hidden test of stored answers (every check_function/check_loss checker
+whose cases are numbers; 00's episode_length has environments and agents as cases)."""
 
 
 def _shifted(value):
@@ -66,7 +72,7 @@ def test_stored_answers_grade_the_reference_right_and_a_near_miss_wrong(monkeypa
             storable.append((lesson, entry["name"], encode(entry), reference))
         except ValueError:
             continue
-    assert len(storable) >= 30, [name for _, name, _, _ in storable]
+    assert len(storable) == HIDDEN, sorted(name for _, name, _, _ in storable)
     for lesson, name, blob, reference in storable:
         assert decode(blob)["name"] == name
         assert stored_check(reference, blob, verbose=False).passed, (lesson, name)
@@ -80,7 +86,10 @@ def test_stored_answers_grade_the_reference_right_and_a_near_miss_wrong(monkeypa
             assert not stored_check(doubled, blob, verbose=False).passed, (lesson, name)
         else:
             near = lambda *a, **k: _shifted(reference(*a, **k))  # noqa: E731
-            assert not stored_check(near, blob, verbose=False).passed, (lesson, name)
+            result = stored_check(near, blob, verbose=False)
+            assert not result.passed, (lesson, name)
+            if decode(blob)["hint"]:                                   # a prediction's value is never shown
+                assert "expected" not in result.message and "is not right" in result.message, result.message
 
 
 def test_a_stored_loss_check_sees_a_gradient_into_the_weights():
@@ -121,15 +130,16 @@ def test_the_graded_notebooks_carry_nbgrader_metadata_and_no_harness_markers():
                 assert meta and meta["solution"] and not meta["grade"] and not meta["locked"]
             elif meta and meta["grade"]:
                 assert meta["locked"] and meta["points"] == 1 and meta["schema_version"] == 3
-                last_visible = cell.source.split("### BEGIN HIDDEN TESTS")[0].rstrip().split("\n")[-1]
-                assert last_visible.startswith("assert check_"), (path.name, last_visible)
+                visible = cell.source.split("### BEGIN HIDDEN TESTS")[0].rstrip().split("\n")
+                assert visible[-1].startswith("check_") and ").require()" in visible[-1], (path.name, visible[-1])
+                assert visible[-2].startswith(f"from pgcourse.lessons.nb{path.stem.lower()}.checks import check_")
         assert summary, f"{path.name} has no autograded cell"
     # every checker cell of the course is graded
     graded = sum(len(graded_notebook(nbformat.read(p, as_version=4), p.stem)[1]) for p in notebooks(NOTEBOOKS))
     calls = sum(1 for p in notebooks(NOTEBOOKS) for c in nbformat.read(p, as_version=4).cells
                 if c.cell_type == "code" and c.source.strip()
                 and CHECK_CALL.match(c.source.rstrip().split("\n")[-1].strip()))
-    assert graded == calls >= 38
+    assert graded == calls == 40
 
 
 def test_a_checker_without_a_reference_gets_no_hidden_test():
@@ -137,15 +147,53 @@ def test_a_checker_without_a_reference_gets_no_hidden_test():
 
     assert hidden_test(check_negative_cross_term, "f") is None          # a property: no stored answer
     text = hidden_test(check_past_rewards, "rewards_before_t")
-    assert text.startswith("### BEGIN HIDDEN TESTS") and "stored_check(rewards_before_t," in text
+    assert text.startswith("### BEGIN HIDDEN TESTS") and "stored_check(rewards_before_t," in text and ").require()" in text
 
 
 def test_the_builder_refuses_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep")
-    with pytest.raises(ValueError, match="did not write"):
+    with pytest.raises(ValueError, match="not a pgcourse graded release"):
         make_assignments(NOTEBOOKS, tmp_path / "out")
-    assert (tmp_path / "out" / "mine.txt").read_text() == "keep"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mine.txt"]
+
+
+def test_bad_notebooks_get_one_line(tmp_path):
+    src = tmp_path / "nb"
+    src.mkdir()
+    nb = nbformat.read(NOTEBOOKS / "00_welcome.ipynb", as_version=4)
+    nbformat.write(nb, src / "99_unknown.ipynb")
+    with pytest.raises(ValueError, match="99_unknown.ipynb has no checkers in the course"):
+        make_assignments(src, tmp_path / "out")
+    (src / "99_unknown.ipynb").unlink()
+    bad = nbformat.read(NOTEBOOKS / "00_welcome.ipynb", as_version=4)
+    solution = next(c for c in bad.cells if c.cell_type == "code" and BEGIN in c.source)
+    solution.source = solution.source.replace("### END SOLUTION", "")
+    nbformat.write(bad, src / "00_welcome.ipynb")
+    with pytest.raises(ValueError, match="is never closed"):
+        make_assignments(src, tmp_path / "out")
+    solution.source = nbformat.read(NOTEBOOKS / "00_welcome.ipynb", as_version=4).cells[
+        bad.cells.index(solution)].source + "\ncheck_discounted_return(discounted_return)"
+    nbformat.write(bad, src / "00_welcome.ipynb")
+    with pytest.raises(ValueError, match="a solution and a check in one cell"):
+        make_assignments(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rebuild_replaces_source_only(tmp_path):
+    src = tmp_path / "nb"
+    src.mkdir()
+    shutil.copy(NOTEBOOKS / "00_welcome.ipynb", src)
+    course = tmp_path / "course"
+    make_assignments(src, course)
+    (course / "gradebook.db").write_text("grades")
+    (course / "submitted").mkdir()
+    (course / "nbgrader_config.py").write_text((course / "nbgrader_config.py").read_text() + "# mine\n")
+    (course / "source" / "00_welcome" / "00_welcome.ipynb").write_text("old")
+    make_assignments(src, course)
+    assert (course / "gradebook.db").read_text() == "grades" and (course / "submitted").is_dir()
+    assert (course / "nbgrader_config.py").read_text().endswith("# mine\n")          # the lecturer's settings stay
+    assert nbformat.read(course / "source" / "00_welcome" / "00_welcome.ipynb", as_version=4).cells
 
 
 def _nbgrader(course: Path, *args: str) -> None:
@@ -185,20 +233,41 @@ def test_nbgrader_gives_full_marks_to_the_solved_release_and_zero_to_the_stubs(t
     _solved(release, course / "source" / name / f"{name}.ipynb", course / "submitted" / "alice" / name / f"{name}.ipynb")
     (course / "submitted" / "bob" / name).mkdir(parents=True)
     shutil.copy(release, course / "submitted" / "bob" / name / f"{name}.ipynb")
+    # carol writes a wrong discounted return and bends the visible check to agree with it, and redefines the other
+    # checker: the locked cells import the course's checkers afresh, and the hidden test grades from stored answers
+    carol = course / "submitted" / "carol" / name / f"{name}.ipynb"
+    _solved(release, course / "source" / name / f"{name}.ipynb", carol)
+    nb = nbformat.read(carol, as_version=4)
+    cell = next(c for c in nb.cells if "def discounted_return(" in c.source)
+    cell.source += ("\n\ndef discounted_return(rewards, gamma):\n    return sum(float(r) for r in rewards)\n"
+                    "import pgcourse.lessons.nb00_welcome.checks as _c\n"
+                    "_c.discounted_return_reference = discounted_return\n"
+                    "check_episode_length = lambda f: True")
+    nbformat.write(nb, carol)
     _nbgrader(course, "autograde", name, "--create", "--force")
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        scores = {s: gradebook.find_submission(name, s) for s in ("alice", "bob")}
+        scores = {s: gradebook.find_submission(name, s) for s in ("alice", "bob", "carol")}
         assert scores["alice"].max_score == 2
         assert (scores["alice"].score, scores["bob"].score) == (2, 0)
+        assert scores["carol"].score == 1     # episode_length is right; the hidden test catches the bent check
     graded = json.loads((course / "autograded" / "alice" / name / f"{name}.ipynb").read_text())
     hidden_ran = [c for c in graded["cells"] if "stored_check" in "".join(c["source"])]
     assert len(hidden_ran) == 1     # the hidden tests were put back and ran
+    _nbgrader(course, "generate_feedback", name, "--force")
+    source = "\n".join(c.source for c in nbformat.read(course / "source" / name / f"{name}.ipynb", as_version=4).cells)
+    blob = re.search(r'stored_check\(\w+, "([^"]+)"\)', source).group(1)
+    for student in ("alice", "bob", "carol"):   # neither the hidden test's source nor its answers, pass or fail
+        feedback = (course / "feedback" / student / name / f"{name}.html").read_text()
+        assert "discounted_return" in feedback and "stored_check" not in feedback and "HIDDEN" not in feedback
+        assert blob[:40] not in feedback and blob[-40:] not in feedback, student
+    assert "CheckFailed: discounted_return: hidden test" in (course / "feedback" / "carol" / name / f"{name}.html").read_text()
 
 
 def test_strip_solutions_matches_nbgraders_stub():
     """generate_assignment and the student edition write the same stub."""
+    pytest.importorskip("nbgrader", reason="nbgrader is the 'grade' extra: make install")
     from nbgrader.preprocessors import ClearSolutions
 
     cell = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")

@@ -1,4 +1,4 @@
-"""The graded release for lecturers (nbgrader): ``python -m pgcourse.grading --src notebooks --out build/assignments``.
+"""The graded release for lecturers (nbgrader): ``python -m pgcourse.grading --src notebooks --out assignments``.
 
 A layer of its own: it reads every notebook's checkers (the lessons), so the core, ui and the lessons never
 import it (tests/test_layout.py)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["CheckResult", "first_mismatch", "check_function", "diagnose", "report", "check_loss", "call_reader",
+__all__ = ["CheckResult", "CheckFailed", "first_mismatch", "check_function", "diagnose", "report", "check_loss", "call_reader",
            "check_number_prediction", "not_yours", "on_copies", "one_line_for_undefined_exercises", "recording"]
 
 
@@ -41,6 +41,13 @@ class CheckResult:
 
     def __bool__(self) -> bool:
         return self.passed
+
+    def require(self) -> "CheckResult":
+        """This result if it passed; else raise CheckFailed, whose traceback is its one line (no source shown),
+        so that a graded cell fails (nbgrader counts an error as a failed test) without showing its code."""
+        if not self.passed:
+            raise CheckFailed(f"{self.name}: {self.message}")
+        return self
 
     def __repr__(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.message}"
@@ -67,8 +74,10 @@ def recording():
         _RECORDS = previous
 
 
-def _record(name: str, kind: str, reference: Callable, cases: list, atol: float, rtol: float) -> CheckResult:
-    entry = {"name": name, "kind": kind, "atol": atol, "rtol": rtol, "cases": [], "expected": [], "grads": []}
+def _record(name: str, kind: str, reference: Callable, cases: list, atol: float, rtol: float,
+            hint: bool = False) -> CheckResult:
+    entry = {"name": name, "kind": kind, "atol": atol, "rtol": rtol, "hint": hint, "cases": [], "expected": [],
+             "grads": []}
     for args, kwargs in cases:
         entry["cases"].append((_copied(args), _copied(kwargs)))
         if kind == "loss":
@@ -82,6 +91,14 @@ def _record(name: str, kind: str, reference: Callable, cases: list, atol: float,
             entry["expected"].append(reference(*_copied(args), **_copied(kwargs)))
     _RECORDS.append(entry)
     return CheckResult(name, False, "recorded, not checked")
+
+
+class CheckFailed(AssertionError):
+    """A failed check in a graded cell (``CheckResult.require``). Jupyter shows its one line instead of a
+    traceback (``_render_traceback_``), so a hidden test's source and stored answers never appear in an output."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"CheckFailed: {self}"]
 
 
 KEPT = " (to call your function on this case again: r = check_…(your_function), then r.rerun(your_function))"
@@ -183,7 +200,7 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
     """
     cases = list(cases)
     if _RECORDS is not None:
-        return _record(name, "function", reference, cases, atol, rtol)
+        return _record(name, "function", reference, cases, atol, rtol, hint=hint is not None)
     result = not_yours(name, fn)
     for k, (args, kwargs) in enumerate(cases if result is None else [], start=1):
         call = f"{name}({_describe(args, kwargs)})"
