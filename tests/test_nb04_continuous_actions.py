@@ -581,3 +581,14 @@ def test_sigma_direction_is_the_sign_of_one_reinforce_step():
         (grad,) = torch.autograd.grad(r * torch.distributions.Normal(0.3, log_std.exp()).log_prob(act), log_std)
         assert grad.item() == pytest.approx(r * (z * z - 1), abs=1e-12)
         assert reference_sigma_direction(z, r) == (0 if abs(grad.item()) < 1e-12 else np.sign(grad.item()))
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (lambda act, mu, cov: act - mu, "left out Σ⁻¹"),
+    (lambda act, mu, cov: torch.linalg.solve(cov, (mu - act).unsqueeze(-1)).squeeze(-1), "sign is flipped"),
+    (lambda act, mu, cov: (cov @ (act - mu).unsqueeze(-1)).squeeze(-1), "multiplied by Σ"),
+    (lambda act, mu, cov: (act - mu) / torch.diagonal(cov), "variances alone"),
+], ids=["no inverse", "sign", "times Σ", "diagonal"])
+def test_the_score_checker_names_the_mistake(wrong, says):
+    result = check_gaussian_score_mu(wrong, verbose=False)
+    assert not result.passed and says in result.message, result.message

@@ -386,3 +386,13 @@ def test_claim_your_reward_to_go_trains_and_a_forward_sum_does_not(capsys):
     assert all(g == 0.0 for h in wrong.reader for g in h.grad_norm if not math.isnan(g))   # never a step
     assert wrong.verdict() == "does not learn" and 15 < np.median(wrong.final_reader) < 30
     assert wrong.difference[2] < -200                              # far below pgcourse's run
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (lambda rew, mask=None: rew.cumsum(1) if mask is None else torch.where(mask, rew.cumsum(1), 0.0), "includes r_t"),
+    (lambda rew, mask=None: rew.cumsum(1), "includes r_t"),
+    (lambda rew, mask=None: rew.cumsum(1) - rew, "apply the mask"),
+], ids=["includes t", "includes t, no mask", "no mask"])
+def test_the_past_rewards_checker_names_the_mistake(wrong, says):
+    result = check_past_rewards(wrong, verbose=False)
+    assert not result.passed and says in result.message, result.message

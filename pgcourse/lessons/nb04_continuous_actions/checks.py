@@ -55,9 +55,26 @@ def _full_cases():
     return cases
 
 
+def _solve(cov, x):
+    return torch.linalg.solve(cov, x.unsqueeze(-1)).squeeze(-1)
+
+
+SCORE_MU_MISTAKES = [
+    ("you left out Σ⁻¹: ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ), not a − μ", lambda act, mu, cov: act - mu),
+    ("the sign is flipped: the score points from μ towards a, Σ⁻¹(a − μ)",
+     lambda act, mu, cov: _solve(cov, mu - act)),
+    ("you multiplied by Σ; the score multiplies by its inverse (solve Σ x = a − μ with torch.linalg.solve)",
+     lambda act, mu, cov: (cov @ (act - mu).unsqueeze(-1)).squeeze(-1)),
+    ("you divided by the variances alone (the diagonal of Σ); with correlations the full inverse Σ⁻¹ is needed",
+     lambda act, mu, cov: (act - mu) / torch.diagonal(cov)),
+]
+"""The mistakes the prompt of notebook 04's score exercise warns about, as the wrong functions they give."""
+
+
 def check_gaussian_score_mu(fn, verbose: bool = True) -> CheckResult:
     """fn(act, mu, cov) -> ∇_μ log N(a; μ, Σ) = Σ⁻¹(a − μ), shape (..., k) (full covariance Σ)."""
-    return check_function("score_wrt_mu", fn, reference_gaussian_score_mu, _full_cases(), verbose=verbose)
+    return check_function("score_wrt_mu", fn, reference_gaussian_score_mu, _full_cases(), verbose=verbose,
+                          mistakes=SCORE_MU_MISTAKES)
 
 
 SIGMA_CASES = tuple((z, r) for r in (1.0, -1.0) for z in (0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -2.0, 3.0)) + ((2.0, 0.0),)

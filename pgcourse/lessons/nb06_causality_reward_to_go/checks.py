@@ -35,6 +35,20 @@ def check_reward_to_go_loop(fn, verbose: bool = True) -> CheckResult:
     return check_function("reward_to_go_loop", fn, reward_to_go, cases, verbose=verbose, mistakes=REWARD_TO_GO)
 
 
+def _zero_padding(x, mask):
+    return x if mask is None else torch.where(mask, x, torch.zeros((), dtype=x.dtype))
+
+
+_INCLUDES_T = "your sum includes r_t: P_t adds the rewards before t only (t' < t), so P_0 = 0"
+PAST_REWARDS_MISTAKES = [
+    (_INCLUDES_T, lambda rew, mask=None: _zero_padding(_zero_padding(rew, mask).cumsum(1), mask)),
+    (_INCLUDES_T + " (and padded steps must hold 0: apply the mask)", lambda rew, mask=None: rew.cumsum(1)),
+    ("padded steps must hold 0: apply the mask to the result (torch.where(mask, …, 0))",
+     lambda rew, mask=None: rew.cumsum(1) - rew),
+]
+"""The mistakes a prefix sum before t invites, as the wrong functions they give."""
+
+
 def check_past_rewards(fn, verbose: bool = True) -> CheckResult:
     """fn(rew, mask=None) -> Σ_{t'<t} r_{t'} (N, T), compared with pgcourse.lessons.nb06_causality_reward_to_go.measure.past_rewards."""
     rew, mask = _rew_cases()
@@ -42,7 +56,7 @@ def check_past_rewards(fn, verbose: bool = True) -> CheckResult:
              ((torch.tensor([[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]]),), {}),
              ((rew,), {}),
              ((rew,), {"mask": mask})]
-    return check_function("rewards_before_t", fn, past_rewards, cases, verbose=verbose)
+    return check_function("rewards_before_t", fn, past_rewards, cases, verbose=verbose, mistakes=PAST_REWARDS_MISTAKES)
 
 
 def check_negative_cross_term(fn, verbose: bool = True) -> CheckResult:
