@@ -665,7 +665,7 @@ def fresh_evaluation():
 @pytest.mark.claims
 @pytest.mark.slow
 def test_solved_policies_keep_about_475_on_fresh_episodes(fresh_evaluation):
-    """c24, summary: on 100 new episodes the median over the ten policies is above 485, no policy's mean is more
+    """c24, summary: on 100 new episodes the median over the ten policies is "about 495" (above 485), no policy's mean is more
     than three standard errors below 475, and some episodes still end before 475 (seeds 0–9 and 10–19)."""
     for runs, fresh in fresh_evaluation:
         assert all(h.solved for h in runs)
