@@ -534,3 +534,24 @@ def test_check_notes_bias_factor():
     assert not check_notes_bias_factor(lambda p: 1 / (4 * p * p)).passed     # ρ(0)², the weight, not its mean
     assert not check_notes_bias_factor(lambda p: 2 * p).passed               # the ratio upside down
     assert not check_notes_bias_factor(not_implemented).passed
+
+
+def test_poor_trajectories_have_small_ratios_though_the_mean_is_one():
+    """Notebook 08's cell after the horizon table: conditioned on the return, log c is not neutral. For the
+    target (shift 0.5, T = 10) the mean of log c is about −1.15 in the poorest quarter and about 0 in the best;
+    after one ascent step θ + ∇J(θ), the median c is about 0.56 in the poorest quarter and 1.5 in the best;
+    log c correlates with R in both (about +0.4 and +0.8). Two sampling seeds, 20 000 trajectories each."""
+    from pgcourse import make_lab
+    from pgcourse.lessons.nb08_off_policy_importance_sampling.measure import ratio_by_return
+    from pgcourse.lessons.nb08_off_policy_importance_sampling.panel import make_off_policy_problem
+
+    mdp, target, behaviour = make_off_policy_problem(0.5, 10)
+    for seed in (0, 1):
+        r = ratio_by_return(make_lab(mdp, target, n_traj=20_000, seed=seed, behaviour_logits=behaviour))
+        assert 0.3 < r["corr"] < 0.5 and r["mean_log_c"][0] < -1.0 and r["mean_log_c"][-1] > -0.1
+        assert all(a < b for a, b in zip(r["mean_log_c"], r["mean_log_c"][1:]))
+        step = behaviour + mdp.gradient(behaviour)
+        r = ratio_by_return(make_lab(mdp, step, n_traj=20_000, seed=seed, behaviour_logits=behaviour))
+        assert r["corr"] > 0.7 and r["median_c"][0] < 0.65 and r["median_c"][-1] > 1.4
+    same = ratio_by_return(make_lab(mdp, behaviour, n_traj=1000, seed=0, behaviour_logits=behaviour))
+    assert same["corr"] == 0.0 and same["median_c"] == [1.0] * 4

@@ -38,7 +38,7 @@ from pgcourse.seeds import over_seed_groups, train_seeds
 from pgcourse.weights import reuse_weights  # noqa: F401  (notebook 08 teaches it; it lives in the core)
 
 __all__ = ["gaussian_is_moments", "gaussian_is_estimate", "past_ratio_is_weights", "first_order_expected_gradient", "past_ratio_expected_gradient",
-           "trajectory_ratio_second_moment", "trajectory_ratio_log_mean", "sample_trajectory_ratios",
+           "trajectory_ratio_second_moment", "trajectory_ratio_log_mean", "sample_trajectory_ratios", "ratio_by_return",
            "one_step_bandit", "exact_expected_gradient", "reuse_weights", "ReuseHistory", "train_reuse", "train_reuse_seeds"]
 
 
@@ -190,6 +190,23 @@ def sample_trajectory_ratios(mdp: TabularMDP, logits, behaviour_logits, n: int, 
     behaviour = torch.log_softmax(mdp.check_logits(behaviour_logits).detach().to(torch.float64), -1)
     batch = mdp.sample(behaviour, check_positive_int("n", n), seed=seed)
     return trajectory_ratio(target[batch.obs, batch.act], behaviour[batch.obs, batch.act])
+
+
+def ratio_by_return(lab, quarters: int = 4) -> dict:
+    """How the trajectory ratio c = p_θ'(τ)/p_θ(τ) goes with the return, over a lab's trajectories (sampled by θ).
+
+    Returns "corr": the correlation of log c with R(τ) (0 if either is constant); and, for the trajectories
+    sorted by return and split into ``quarters`` groups of equal size (poorest first, ties in sampling order),
+    "mean_log_c" and "median_c" per group. Averaged over all trajectories, E[log c] = −Σ_t E[D_KL] whatever the
+    rewards; conditioned on the return it is not. Taught in notebooks/08_off_policy_importance_sampling.ipynb.
+    """
+    log_c = trajectory_ratio(lab.logp, lab.logp_old).double().log().numpy()
+    rets = lab.rets.double().numpy()
+    constant = log_c.std() == 0 or rets.std() == 0
+    groups = np.array_split(np.argsort(rets, kind="stable"), check_positive_int("quarters", quarters))
+    return {"corr": 0.0 if constant else float(np.corrcoef(log_c, rets)[0, 1]),
+            "mean_log_c": [float(log_c[g].mean()) for g in groups],
+            "median_c": [float(np.median(np.exp(log_c[g]))) for g in groups]}
 
 
 def one_step_bandit(p_behaviour: float):
