@@ -199,6 +199,9 @@ def test_peer_rows_statistics_over_solved_seeds():
     assert "| SB3 PPO (zoo) | zoo | 3/4 | 2.00 (1.00–4.00) | 2,000 (1,000–4,000) |" in table
     assert "| Tianshou Reinforce (test) |  | 0/1 | — | — |" in table
     assert machine_line(data["machine"]).startswith("machine: nproc 2, x, python 3")
+    assert "An illustration, not a ranking: 4 seeds per system" in table
+    info = {**data["machine"], "pgcourse": "0.1.0", "tianshou": "2.0.1", "pgcourse_git": "abc123"}
+    assert "pgcourse 0.1.0 (commit abc123), tianshou 2.0.1;" in machine_line(info)   # the hash is pgcourse's
 
 
 def test_the_stored_peer_table_supports_the_notebooks_reading():

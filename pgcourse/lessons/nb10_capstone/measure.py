@@ -372,13 +372,13 @@ def _threads(n) -> str:
 
 def machine_line(info: dict) -> str:
     """The machine the benchmark ran on, in bench/peers.py's words."""
-    libs = ", ".join(f"{k} {info[k]}" for k in ("gymnasium", "numpy", "pgcourse", "stable_baselines3", "tianshou")
-                     if k in info)
+    git = f" (commit {info['pgcourse_git']})" if info.get("pgcourse_git") else ""   # pgcourse's own commit
+    libs = ", ".join(f"{k} {info[k]}" + (git if k == "pgcourse" else "")
+                     for k in ("gymnasium", "numpy", "pgcourse", "stable_baselines3", "tianshou") if k in info)
     load = "/".join(f"{x:.2f}" for x in info.get("loadavg_start", []))
     end = info.get("loadavg_end")
-    git = f" (git {info['pgcourse_git']})" if info.get("pgcourse_git") else ""
     return (f"machine: nproc {info.get('nproc')}, {info.get('cpu')}, python {info.get('python')}, "
-            f"torch {info.get('torch')} ({_threads(info.get('torch_threads'))}), {libs}{git}; load average at "
+            f"torch {info.get('torch')} ({_threads(info.get('torch_threads'))}), {libs}; load average at "
             f"start {load}" + (", at end " + "/".join(f"{x:.2f}" for x in end) if end else ""))
 
 
@@ -398,7 +398,8 @@ def peer_table_markdown(data: dict) -> str:
                      f"{cell(row['wall_s'], '.2f')} | {cell(row['env_steps'], ',.0f')} |")
     criterion = data.get("settings", {}).get("criterion", "mean return of the last 16 finished training episodes >= 475")
     return ("\n".join(lines) + f"\n\nCartPole-v1, seeds {', '.join(map(str, seeds))}; solved = {criterion}; "
-            f"statistics over the solved seeds.\n\n{machine_line(data['machine'])}")
+            f"statistics over the solved seeds. An illustration, not a ranking: {len(seeds)} seeds per system, "
+            f"and ranges, not intervals.\n\n{machine_line(data['machine'])}")
 
 
 # --- the bias of discounted reward-to-go for the undiscounted J, exactly -----------------------------------
