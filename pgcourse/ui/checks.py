@@ -148,18 +148,27 @@ def _answer(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else repr(value)
 
 
+def map_leaves(value, leaf: Callable, is_leaf: Callable = lambda v: False):
+    """``leaf`` applied to everything in ``value`` that is not a list, tuple or dict (or that ``is_leaf``
+    accepts), with the containers rebuilt around the results: the one walk over a case's arguments."""
+    if not is_leaf(value):
+        if isinstance(value, (list, tuple)):
+            return type(value)(map_leaves(v, leaf, is_leaf) for v in value)
+        if isinstance(value, dict):
+            return {k: map_leaves(v, leaf, is_leaf) for k, v in value.items()}
+    return leaf(value)
+
+
+def _copy_leaf(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().requires_grad_(value.requires_grad)
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 def _copied(value):
     """A fresh copy of a case's argument (tensors, arrays, and containers of them), so that neither the
     reader's function nor the reference can change what the other one is given."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone().requires_grad_(value.requires_grad)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copied(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _copied(v) for k, v in value.items()}
-    return value
+    return map_leaves(value, _copy_leaf)
 
 
 def on_copies(fn: Callable) -> Callable:

@@ -19,34 +19,30 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .checks import CheckResult, _copied, _describe, first_mismatch, on_copies, report
+from .checks import CheckResult, _copied, _describe, first_mismatch, map_leaves, on_copies, report
 
 __all__ = ["encode", "decode", "stored_check"]
 
 _NDARRAY = "__ndarray__"
 
 
-def _pack(x):
-    """NumPy arrays as tagged tensors (weights_only loading accepts tensors, not arrays); containers kept."""
+def _pack_leaf(x):
     if isinstance(x, np.ndarray):
         return {_NDARRAY: torch.from_numpy(np.ascontiguousarray(x).copy())}
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, (list, tuple)):
-        return type(x)(_pack(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _pack(v) for k, v in x.items()}
-    return x
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _tagged(x) -> bool:
+    return isinstance(x, dict) and set(x) == {_NDARRAY}
+
+
+def _pack(x):
+    """NumPy arrays as tagged tensors (weights_only loading accepts tensors, not arrays); containers kept."""
+    return map_leaves(x, _pack_leaf)
 
 
 def _unpack(x):
-    if isinstance(x, dict) and set(x) == {_NDARRAY}:
-        return x[_NDARRAY].numpy()
-    if isinstance(x, (list, tuple)):
-        return type(x)(_unpack(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _unpack(v) for k, v in x.items()}
-    return x
+    return map_leaves(x, lambda v: v[_NDARRAY].numpy() if _tagged(v) else v, is_leaf=_tagged)
 
 
 def encode(entry: dict) -> str:
